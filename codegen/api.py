@@ -1,0 +1,129 @@
+"""The loader API the runtime uses: specs in, callable kernels out.
+
+Everything here is memoized per process; object code comes from the on-disk
+cache when present, so a second process start compiles nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from typing import Mapping
+
+from . import cache, jit
+from .expr import evaluate
+from .ir import KernelIR, build_ir
+from .lower_llvm import lower_kernel, row_width
+from .spec import Spec, SpecError, load_spec_file, load_spec_text
+from .target import Target, default_target
+
+__all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "variant_flags",
+           "step_scalars", "failed_checks", "Spec", "SpecError", "load_spec_file",
+           "load_spec_text", "Target", "default_target", "STATS"]
+
+STATS = jit.STATS
+_memo: dict[tuple, "Kernel"] = {}
+_memo_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A loaded kernel: ``void f(int64* table, int64 first_row, int64 end_row)``."""
+    address: int
+    symbol: str
+    dtype: str
+    width: int
+    row_width: int
+    states: tuple[str, ...]       # state buffers, in table-row order after p and g
+    slots: tuple[str, ...]        # names of the float64 scalar vector
+
+
+def _plan(spec: Spec, flags: Mapping[str, bool], dtype: str, width: int | None,
+          scale_grad: bool, target: Target) -> tuple[KernelIR, int, str, str]:
+    kir = build_ir(spec, flags, dtype, scale_grad,
+                   check=os.environ.get("ODYSSEY_VERIFY_IR", "") not in ("", "0"))
+    width = width or target.width(dtype)
+    digest = hashlib.sha256(f"{kir.text()}\nwidth={width}\n{target.key()}".encode()).hexdigest()
+    return kir, width, digest, f"ody_{spec.name}_{dtype}_w{width}_{digest[:16]}"
+
+
+def kernel_llvm_ir(spec: Spec, flags: Mapping[str, bool], dtype: str, *, width: int | None = None,
+                   scale_grad: bool = False, target: Target | None = None,
+                   optimized: bool = True) -> str:
+    """The LLVM IR a kernel becomes (after LLVM's O3 pipeline when ``optimized``)."""
+    target = target or default_target()
+    kir, width, _, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
+    text = lower_kernel(kir, width, symbol)
+    return str(jit.optimize(text, target)) if optimized else text
+
+
+def kernel_assembly(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
+                    width: int | None = None, scale_grad: bool = False,
+                    target: Target | None = None) -> str:
+    """The machine code a kernel becomes, as assembly text."""
+    target = target or default_target()
+    kir, width, _, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
+    return jit.emit_assembly(lower_kernel(kir, width, symbol), target)
+
+
+def object_code(spec: Spec, flags: Mapping[str, bool], dtype: str, *, width: int | None = None,
+                scale_grad: bool = False, target: Target | None = None) -> tuple[bytes, str, KernelIR, int]:
+    """Object code from the cache, compiling (and caching) it on a miss."""
+    target = target or default_target()
+    kir, width, digest, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
+    obj = cache.read(digest)
+    if obj is None:
+        obj = jit.emit_object(lower_kernel(kir, width, symbol), target)
+        try:
+            cache.write(digest, obj)
+        except OSError:
+            pass  # a read-only or full cache directory only costs a recompile next time
+    return obj, symbol, kir, width
+
+
+def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
+                   width: int | None = None, scale_grad: bool = False,
+                   target: Target | None = None) -> Kernel:
+    """The loaded kernel for one (spec, variant, dtype, width, target)."""
+    target = target or default_target()
+    key = (spec.source, spec.path, tuple(sorted(flags.items())), dtype, width, scale_grad,
+           target)
+    kernel = _memo.get(key)
+    if kernel is not None:
+        return kernel
+    with _memo_lock:
+        kernel = _memo.get(key)
+        if kernel is None:
+            obj, symbol, kir, w = object_code(spec, flags, dtype, width=width,
+                                              scale_grad=scale_grad, target=target)
+            kernel = Kernel(jit.link_object(obj, symbol, target), symbol, dtype, w,
+                            row_width(kir), kir.states, kir.slots)
+            _memo[key] = kernel
+    return kernel
+
+
+def variant_flags(spec: Spec, values: Mapping[str, object]) -> dict[str, bool]:
+    """Flag values: user flags from ``values`` (or defaults), derived flags computed."""
+    flags = {f.name: bool(values.get(f.name, f.default)) for f in spec.user_flags}
+    for f in spec.derived_flags:
+        flags[f.name] = bool(evaluate(f.derived, values))
+    return flags
+
+
+def step_scalars(spec: Spec, hypers: Mapping[str, float], step: int) -> list[float]:
+    """Per-step scalars, in declaration order, computed in float64."""
+    env: dict[str, float] = dict(hypers)
+    env["step"] = float(step)
+    out = []
+    for s in spec.scalars:
+        value = float(evaluate(s.expr, env))
+        env[s.name] = value
+        out.append(value)
+    return out
+
+
+def failed_checks(spec: Spec, values: Mapping[str, object]) -> list[str]:
+    """Messages of the spec's ``[[checks]]`` that ``values`` violate."""
+    return [c.message for c in spec.checks if not evaluate(c.expr, values)]
