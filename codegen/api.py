@@ -16,11 +16,12 @@ from . import cache, jit
 from .expr import evaluate
 from .ir import KernelIR, build_ir
 from .lower_llvm import lower_kernel, row_width
+from .lower_reduce import SUMSQ_ROW_WIDTH, lower_sumsq
 from .spec import Spec, SpecError, load_spec_file, load_spec_text
 from .target import Target, default_target
 
 __all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "variant_flags",
-           "step_scalars", "failed_checks", "Spec", "SpecError", "load_spec_file",
+           "step_scalars", "failed_checks", "compile_sumsq", "Spec", "SpecError", "load_spec_file",
            "load_spec_text", "Target", "default_target", "STATS"]
 
 STATS = jit.STATS
@@ -127,3 +128,30 @@ def step_scalars(spec: Spec, hypers: Mapping[str, float], step: int) -> list[flo
 def failed_checks(spec: Spec, values: Mapping[str, object]) -> list[str]:
     """Messages of the spec's ``[[checks]]`` that ``values`` violate."""
     return [c.message for c in spec.checks if not evaluate(c.expr, values)]
+
+
+def compile_sumsq(dtype: str, *, width: int | None = None,
+                  target: Target | None = None) -> Kernel:
+    """The built-in sum-of-squares reduction (gradient norms); see lower_reduce."""
+    target = target or default_target()
+    width = width or target.width(dtype)
+    key = ("sumsq", dtype, width, target)
+    kernel = _memo.get(key)
+    if kernel is None:
+        with _memo_lock:
+            kernel = _memo.get(key)
+            if kernel is None:
+                text = lower_sumsq(dtype, width, "ody_sumsq")
+                digest = hashlib.sha256(f"{text}\n{target.key()}".encode()).hexdigest()
+                symbol = f"ody_sumsq_{dtype}_w{width}_{digest[:16]}"
+                obj = cache.read(digest)
+                if obj is None:
+                    obj = jit.emit_object(lower_sumsq(dtype, width, symbol), target)
+                    try:
+                        cache.write(digest, obj)
+                    except OSError:
+                        pass
+                kernel = Kernel(jit.link_object(obj, symbol, target), symbol, dtype, width,
+                                SUMSQ_ROW_WIDTH, (), ())
+                _memo[key] = kernel
+    return kernel

@@ -1,0 +1,85 @@
+"""Global gradient-norm clipping.
+
+``clip_grad_norm_`` is torch.nn.utils.clip_grad_norm_ for ndarrays and
+Parameters: ``total = ||(||g_1||, ..., ||g_k||)||``, then every gradient is
+multiplied by ``min(1, max_norm / (total + 1e-6))``.  The L2 norm is one
+native pass (float64 accumulation, fixed row split, so the value does not
+depend on the thread count).  Optimizers with ``max_grad_norm`` use the same
+norm and fold the scale into their update kernel instead of rewriting grads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import cffi
+import numpy as np
+
+from codegen.api import compile_sumsq
+from .parameter import Parameter, check_array
+from .threads import PARALLEL_MIN_ELEMENTS, default_threads, run_rows, split_rows
+
+__all__ = ["clip_grad_norm_", "group_grad_norm", "grad_norm"]
+
+_ffi = cffi.FFI()
+_CHUNK = 1 << 16
+
+
+def _address(arr: np.ndarray) -> int:
+    return arr.__array_interface__["data"][0]
+
+
+def group_grad_norm(grads: list[np.ndarray], threads: int | None = None) -> float:
+    """L2 norm of all ``grads`` together (float64), computed natively."""
+    total = 0.0
+    for dtype in sorted({g.dtype.name for g in grads}):
+        arrays = [g for g in grads if g.dtype.name == dtype and g.size]
+        if not arrays:
+            continue
+        rows = [[min(_CHUNK, g.size - b), _address(g) + b * g.itemsize]
+                for g in arrays for b in range(0, g.size, _CHUNK)]
+        table = np.array(rows, dtype=np.int64)
+        out = np.zeros(len(rows), dtype=np.float64)
+        kernel = compile_sumsq(dtype)
+        fn = _ffi.cast("void(*)(int64_t *, int64_t, int64_t, double *)", kernel.address)
+        tp = _ffi.cast("int64_t *", _address(table))
+        op = _ffi.cast("double *", _address(out))
+        sizes = table[:, 0]
+        parts = (threads or default_threads()) if sizes.sum() >= PARALLEL_MIN_ELEMENTS else 1
+        run_rows(lambda a, b: fn(tp, a, b, op), split_rows(sizes, parts))
+        total += float(out.sum())
+    return math.sqrt(total)
+
+
+def grad_norm(grads: list[np.ndarray], norm_type: float = 2.0) -> float:
+    """The ``norm_type`` norm of all ``grads`` together (as torch)."""
+    if norm_type == 2.0:
+        return group_grad_norm(grads)
+    if norm_type == math.inf:
+        return max((float(np.max(np.abs(g))) for g in grads if g.size), default=0.0)
+    per_tensor = [float(np.linalg.norm(g.ravel(), norm_type)) for g in grads]
+    return float(np.linalg.norm(np.array(per_tensor), norm_type)) if per_tensor else 0.0
+
+
+def clip_grad_norm_(params: Iterable[Parameter | np.ndarray] | Parameter, max_norm: float,
+                    norm_type: float = 2.0, error_if_nonfinite: bool = False) -> float:
+    """Scale the gradients in place so their global norm is at most ``max_norm``;
+    returns the norm before clipping.  ``params``: Parameters (their ``.grad``
+    is clipped; None grads are skipped) or the gradient arrays themselves."""
+    items = [params] if isinstance(params, (Parameter, np.ndarray)) else list(params)
+    grads = [p.grad if isinstance(p, Parameter) else p for p in items]
+    grads = [check_array(g, "gradient", writable=True) for g in grads if g is not None]
+    max_norm, norm_type = float(max_norm), float(norm_type)
+    if not max_norm > 0 or math.isnan(max_norm):
+        raise ValueError(f"max_norm must be > 0, got {max_norm}")
+    if not norm_type > 0:
+        raise ValueError(f"norm_type must be > 0 (or inf), got {norm_type}")
+    total = grad_norm(grads, norm_type)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"the total norm of order {norm_type} of the gradients is "
+                           f"non-finite ({total}); pass error_if_nonfinite=False to clip anyway")
+    coef = min(1.0, max_norm / (total + 1e-6))
+    for g in grads:
+        g *= g.dtype.type(coef)
+    return total

@@ -1,0 +1,297 @@
+"""The optimizer runtime shared by every spec: param groups, state, step,
+torch-compatible ``state_dict``.  No update math lives here: each step calls
+the one native kernel that codegen built for the group's (variant, dtype)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from codegen.api import Spec, compile_kernel, failed_checks, step_scalars, variant_flags
+from ..clip import group_grad_norm
+from ..parameter import Parameter, check_array
+from ..threads import default_threads
+from .hyper import canonical_group, group_defaults, hyper_values, validate_group
+from .plan import KernelPlan
+
+__all__ = ["Optimizer"]
+
+
+class Optimizer:
+    """Base class of every optimizer; subclasses set :attr:`spec`.
+
+    ``params`` is an iterable of :class:`Parameter`, of param-group dicts
+    (``{"params": [...], "lr": ...}``), or None (then ``step(params, grads)``
+    supplies arrays, as in the original library).  Hyperparameters are given
+    with torch's names (``lr``, ``betas``, ...) or the original library's
+    (``learning_rate``, ``beta1``, ``beta2``, ``epsilon``).
+    ``max_grad_norm`` clips each group's gradients to that global L2 norm
+    inside the update kernel; ``num_threads`` overrides ``ODYSSEY_NUM_THREADS``.
+    """
+
+    spec: ClassVar[Spec]
+
+    def __init__(self, params: Iterable[Any] | None = None, *,
+                 num_threads: int | None = None, **hyper: Any) -> None:
+        name = type(self).__name__
+        self.defaults = canonical_group(self.spec, group_defaults(self.spec), hyper, name)
+        self._check_variant(self.defaults)
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f"{name}: num_threads must be a positive integer, got {num_threads!r}")
+        self.num_threads = num_threads or default_threads()
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[Parameter, dict[str, Any]] = {}
+        self.last_grad_norm: float | None = None
+        self.skipped_steps = 0
+        self._plans: dict[tuple[int, str], KernelPlan] = {}
+        if params is not None:
+            items = list(params)
+            if items and isinstance(items[0], Mapping):
+                for group in items:
+                    self.add_param_group(group)
+            elif items:
+                self.add_param_group({"params": items})
+
+    # ---- groups -------------------------------------------------------------
+    def add_param_group(self, group: Mapping[str, Any]) -> None:
+        """Add a group; unset hyperparameters take the constructor's values."""
+        if not isinstance(group, Mapping) or "params" not in group:
+            raise TypeError("a param group is a dict with a 'params' list")
+        params = group["params"]
+        params = [params] if isinstance(params, Parameter) else list(params)
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params must be odyssey_training.Parameter objects, got "
+                                f"{type(p).__name__} (wrap arrays: Parameter(array))")
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params) or len({id(p) for p in params}) != len(params):
+            raise ValueError("some parameters appear in more than one group")
+        rest = {k: v for k, v in group.items() if k != "params"}
+        canonical = canonical_group(self.spec, self.defaults, rest, type(self).__name__)
+        self._check_variant(canonical)
+        canonical["params"] = params
+        self.param_groups.append(canonical)
+
+    def _check_variant(self, group: Mapping[str, Any]) -> dict[str, bool]:
+        values = {**hyper_values(self.spec, group), **group}
+        failed = failed_checks(self.spec, values)
+        if failed:
+            raise ValueError(f"{type(self).__name__}: {failed[0]}")
+        return variant_flags(self.spec, values)
+
+    # ---- the original library's conveniences --------------------------------
+    def get_lr(self) -> float:
+        """The learning rate of the first param group."""
+        return self.param_groups[0]["lr"] if self.param_groups else self.defaults["lr"]
+
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate of every param group (and the default)."""
+        for group in [self.defaults] + self.param_groups:
+            validate_group(self.spec, {**group, "lr": lr}, type(self).__name__)
+        for group in [self.defaults] + self.param_groups:
+            group["lr"] = lr
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.zero_grad(set_to_none)
+
+    # ---- step ---------------------------------------------------------------
+    def step(self, params: Sequence[Any] | None = None,
+             grads: Sequence[np.ndarray | None] | None = None) -> None:
+        """One update of every parameter that has a gradient.
+
+        ``step()`` reads each ``Parameter.grad``; ``step(params, grads)`` updates
+        the given arrays (or Parameters) in place with the given gradients.
+        Everything is validated before any array is written.
+        """
+        if params is not None or grads is not None:
+            self._bind(params, grads)
+        jobs = [self._prepare(g) for g in self.param_groups]
+        for index, (group, job) in enumerate(zip(self.param_groups, jobs)):
+            self._run(index, group, *job)
+
+    def _bind(self, params: Sequence[Any] | None, grads: Sequence[Any] | None) -> None:
+        if params is None or grads is None:
+            raise TypeError("step(params, grads) needs both lists")
+        params, grads = list(params), list(grads)
+        if len(params) != len(grads):
+            raise ValueError(f"step got {len(params)} params but {len(grads)} grads")
+        arrays = [p.data if isinstance(p, Parameter) else p for p in params]
+        for i, (a, g) in enumerate(zip(arrays, grads)):
+            check_array(a, f"params[{i}]", writable=True)
+            if g is not None:
+                _check_grad(a, g, f"grads[{i}]")
+        known = {id(p.data): p for grp in self.param_groups for p in grp["params"]}
+        if not self.param_groups:
+            self.add_param_group({"params": [Parameter(a) for a in arrays]})
+            known = {id(p.data): p for p in self.param_groups[0]["params"]}
+        elif not all(id(a) in known for a in arrays):
+            bound = self.param_groups[0]["params"] if len(self.param_groups) == 1 else []
+            if len(bound) != len(arrays) or any(
+                    p.data.shape != a.shape or p.data.dtype != a.dtype
+                    for p, a in zip(bound, arrays)):
+                raise ValueError("step(params, grads): these arrays are not the ones this "
+                                 "optimizer holds state for (same count, shapes and dtypes "
+                                 "are required to rebind them)")
+            for p, a in zip(bound, arrays):
+                p.data = a
+            known = {id(p.data): p for p in bound}
+        for a, g in zip(arrays, grads):
+            known[id(a)].grad = g
+
+    def _prepare(self, group: dict[str, Any]) -> tuple:
+        """Validate a group and choose its kernels; writes nothing."""
+        name = type(self).__name__
+        validate_group(self.spec, group, name)
+        flags = self._check_variant(group)
+        live: dict[str, list[Parameter]] = {}
+        for i, p in enumerate(group["params"]):
+            if p.grad is None:
+                continue
+            check_array(p.data, f"param {p.name or i}", writable=True)
+            _check_grad(p.data, p.grad, f"grad of param {p.name or i}")
+            if p.data.size:
+                live.setdefault(p.data.dtype.name, []).append(p)
+        return flags, live
+
+    def _run(self, index: int, group: dict[str, Any], flags: dict[str, bool],
+             live: dict[str, list[Parameter]]) -> None:
+        if not live:
+            return
+        scale = 1.0
+        clip = group.get("max_grad_norm")
+        if clip is not None:
+            norm = group_grad_norm([p.grad for ps in live.values() for p in ps], self.num_threads)
+            self.last_grad_norm = norm
+            if not np.isfinite(norm):
+                self.skipped_steps += 1
+                return  # a non-finite gradient: keep parameters and state, report the norm
+            scale = min(1.0, clip / (norm + 1e-6))
+        hypers = [float(v) for v in hyper_values(self.spec, group).values()]
+        values = dict(zip(self.spec.hyper_names, hypers))
+        for dtype, params in live.items():
+            kernel = compile_kernel(self.spec, flags, dtype, scale_grad=clip is not None)
+            first = [self._ensure_state(p, kernel.states, values) for p in params]
+            buffers = [[self.state[p][s] for s in kernel.states] for p in params]
+            plan = self._plans.get((index, dtype))
+            if plan is None or not plan.matches(kernel, params, buffers, self.num_threads):
+                plan = KernelPlan(kernel, params, buffers, self.num_threads)
+                self._plans[(index, dtype)] = plan
+            self._fill_scalars(plan, params, hypers, values, first, scale)
+            plan.run()
+            for p in params:
+                self.state[p]["step"] += 1
+
+    def _fill_scalars(self, plan: KernelPlan, params: list[Parameter], hypers: list[float],
+                      values: dict[str, float], first: list[bool], scale: float) -> None:
+        nh = len(hypers)
+        mat = plan.scalars
+        mat[:, :nh] = hypers
+        steps = [self.state[p]["step"] + 1 for p in params]
+        for step in set(steps):
+            rows = [i for i, s in enumerate(steps) if s == step]
+            vec = step_scalars(self.spec, values, step) + [float(step)]
+            mat[rows, nh:nh + len(vec)] = vec
+        mat[:, -2] = first
+        mat[:, -1] = scale
+
+    def _ensure_state(self, p: Parameter, names: tuple[str, ...], values: Mapping[str, float]) -> bool:
+        """Create missing buffers; True when a "grad"-initialised buffer was just made."""
+        state = self.state.setdefault(p, {"step": 0})
+        fresh = False
+        for buf in self.spec.state:
+            if buf.name in names and buf.name not in state:
+                fill = 0.0 if buf.init in ("zeros", "grad") else (
+                    values[buf.init] if buf.init in values else float(buf.init))
+                state[buf.name] = np.full(p.data.shape, fill, dtype=p.data.dtype)
+                fresh |= buf.init == "grad"
+        return fresh
+
+    # ---- state_dict ---------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim layout: ``state`` keyed by parameter index (``step`` as a
+        number, buffers as array copies) and ``param_groups`` with ``params``
+        as index lists."""
+        index, groups, state = 0, [], {}
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                if p in self.state:
+                    entry = self.state[p]
+                    state[index] = {k: (float(v) if k == "step" else v.copy())
+                                    for k, v in entry.items()}
+                ids.append(index)
+                index += 1
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` (ours or torch.optim's, arrays as ndarrays).
+        Everything is checked before anything changes."""
+        name = type(self).__name__
+        groups = state_dict.get("param_groups") if isinstance(state_dict, Mapping) else None
+        saved_state = state_dict.get("state") if isinstance(state_dict, Mapping) else None
+        if not isinstance(groups, list) or not isinstance(saved_state, Mapping):
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and "
+                             "'param_groups'")
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: {len(groups)} param groups saved, "
+                             f"{len(self.param_groups)} here")
+        new_groups, by_index = [], {}
+        for mine, saved in zip(self.param_groups, groups):
+            if len(saved.get("params", ())) != len(mine["params"]):
+                raise ValueError(f"{name}.load_state_dict: a saved group has "
+                                 f"{len(saved.get('params', ()))} params, this one "
+                                 f"{len(mine['params'])}")
+            keep = {k: saved[k] for k in self.defaults if k in saved}
+            new_group = canonical_group(self.spec, {**self.defaults, **keep}, {}, name)
+            self._check_variant(new_group)
+            new_group["params"] = mine["params"]
+            new_groups.append(new_group)
+            by_index.update(zip(saved["params"], mine["params"]))
+        new_state: dict[Parameter, dict[str, Any]] = {}
+        known = {b.name for b in self.spec.state}
+        for key, entry in saved_state.items():
+            p = by_index.get(int(key))
+            if p is None:
+                raise ValueError(f"{name}.load_state_dict: state for unknown param index {key}")
+            restored: dict[str, Any] = {}
+            for buf, value in entry.items():
+                if buf == "step":
+                    step = float(np.asarray(value))
+                    if step < 0 or step != int(step):
+                        raise ValueError(f"{name}.load_state_dict: bad step {value!r}")
+                    restored["step"] = int(step)
+                elif buf in known:
+                    arr = np.asarray(value)
+                    if arr.shape != p.data.shape or arr.dtype != p.data.dtype:
+                        raise ValueError(f"{name}.load_state_dict: {buf} of param {key} has "
+                                         f"shape {arr.shape} dtype {arr.dtype}; the param has "
+                                         f"{p.data.shape} {p.data.dtype}")
+                    restored[buf] = np.array(arr, dtype=p.data.dtype, order="C", copy=True)
+                else:
+                    raise ValueError(f"{name}.load_state_dict: unknown state entry {buf!r} "
+                                     f"(expected step or {', '.join(sorted(known))})")
+            if "step" not in restored:  # torch's SGD keeps no step: a buffer means >= 1 step
+                restored["step"] = 1 if len(restored) else 0
+            new_state[p] = restored
+        self.param_groups = new_groups
+        self.state = new_state
+        self._plans.clear()
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in group.items() if k != "params"]
+        return "\n".join(lines + [")"])
+
+
+def _check_grad(data: np.ndarray, grad: Any, what: str) -> None:
+    check_array(grad, what, writable=False)
+    if grad.dtype != data.dtype:
+        raise TypeError(f"{what} has dtype {grad.dtype}, the parameter {data.dtype}")
+    if grad.shape != data.shape:
+        raise ValueError(f"{what} has shape {grad.shape}, the parameter {data.shape}")

@@ -1,0 +1,109 @@
+"""Hyperparameter handling shared by every spec optimizer: keyword arguments
+(torch names, tuples such as ``betas``, the original library's aliases) ->
+one canonical param-group dict, validated before anything is touched."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from codegen.api import Spec
+
+__all__ = ["group_defaults", "canonical_group", "hyper_values", "check_number", "GROUP_EXTRAS"]
+
+#: per-group options every optimizer has besides its spec's hyperparameters
+GROUP_EXTRAS = {"max_grad_norm": None}
+
+
+def check_number(name: str, value: Any) -> float:
+    """``value`` as a finite float, else TypeError/ValueError naming ``name``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"Invalid {name}: {value} (must be finite)")
+    return value
+
+
+def group_defaults(spec: Spec) -> dict[str, Any]:
+    """The spec's defaults in torch's group layout (tuples for tuple hypers)."""
+    out: dict[str, Any] = {}
+    tuples = spec.tuples()
+    for h in spec.hypers:
+        if h.tuple:
+            if h.tuple not in out:
+                out[h.tuple] = tuple(spec.hyper(n).default for n in tuples[h.tuple])
+        else:
+            out[h.name] = h.default
+    for f in spec.user_flags:
+        out[f.name] = f.default
+    out.update(GROUP_EXTRAS)
+    return out
+
+
+def canonical_group(spec: Spec, base: Mapping[str, Any], overrides: Mapping[str, Any],
+                    owner: str) -> dict[str, Any]:
+    """``base`` updated with ``overrides`` (any accepted spelling), validated."""
+    out = dict(base)
+    tuples = spec.tuples()
+    component = {n: (t, i) for t, names in tuples.items() for i, n in enumerate(names)}
+    alias = {a: h.name for h in spec.hypers for a in h.aliases}
+    plain = {h.name for h in spec.hypers if not h.tuple}
+    flags = {f.name for f in spec.user_flags}
+    for key, value in overrides.items():
+        name = alias.get(key, key)
+        if name in plain or name in flags or name in GROUP_EXTRAS:
+            out[name] = value
+        elif name in tuples:
+            try:
+                value = tuple(value)
+            except TypeError:
+                raise TypeError(f"{owner}: {name} must be a tuple of {len(tuples[name])} "
+                                f"numbers, got {value!r}") from None
+            if len(value) != len(tuples[name]):
+                raise ValueError(f"{owner}: {name} must have {len(tuples[name])} entries "
+                                 f"({', '.join(tuples[name])}), got {len(value)}")
+            out[name] = value
+        elif name in component:
+            tup, index = component[name]
+            values = list(out[tup])
+            values[index] = value
+            out[tup] = tuple(values)
+        else:
+            accepted = sorted(set(base) | set(alias) | set(component))
+            raise TypeError(f"{owner}() got an unexpected keyword argument {key!r} "
+                            f"(accepted: {', '.join(accepted)})")
+    validate_group(spec, out, owner)
+    return out
+
+
+def validate_group(spec: Spec, group: Mapping[str, Any], owner: str) -> None:
+    """Raise on a bad value in ``group``; changes nothing."""
+    for name, value in hyper_values(spec, group).items():
+        h = spec.hyper(name)
+        shown = h.tuple and f"{h.tuple}[{spec.tuples()[h.tuple].index(name)}] ({name})" or name
+        number = check_number(f"{owner}: {shown}", value)
+        if h.violates(number):
+            raise ValueError(f"{owner}: invalid {shown}: {number!r} "
+                             f"(must be {h.constraint_text()})")
+    for f in spec.user_flags:
+        if not isinstance(group[f.name], (bool, np.bool_)):
+            raise TypeError(f"{owner}: {f.name} must be True or False, got {group[f.name]!r}")
+    clip = group.get("max_grad_norm")
+    if clip is not None and check_number(f"{owner}: max_grad_norm", clip) <= 0:
+        raise ValueError(f"{owner}: invalid max_grad_norm: {clip!r} (must be > 0 or None)")
+
+
+def hyper_values(spec: Spec, group: Mapping[str, Any]) -> dict[str, Any]:
+    """``{hyper name: raw value}`` read from a group (tuples unpacked)."""
+    tuples = spec.tuples()
+    out = {}
+    for h in spec.hypers:
+        if h.tuple:
+            out[h.name] = group[h.tuple][tuples[h.tuple].index(h.name)]
+        else:
+            out[h.name] = group[h.name]
+    return out
