@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from . import cache, jit
-from .expr import evaluate
+from .expr import to_function
 from .ir import KernelIR, build_ir
 from .lower_llvm import lower_kernel, row_width
 from .lower_reduce import SUMSQ_ROW_WIDTH, lower_sumsq
 from .spec import Spec, SpecError, load_spec_file, load_spec_text
 from .target import Target, default_target
 
-__all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "variant_flags",
-           "step_scalars", "failed_checks", "compile_sumsq", "Spec", "SpecError", "load_spec_file",
+__all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "SpecProgram",
+           "compile_sumsq", "Spec", "SpecError", "load_spec_file",
            "load_spec_text", "Target", "default_target", "STATS"]
 
 STATS = jit.STATS
@@ -105,29 +105,38 @@ def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
     return kernel
 
 
-def variant_flags(spec: Spec, values: Mapping[str, object]) -> dict[str, bool]:
-    """Flag values: user flags from ``values`` (or defaults), derived flags computed."""
-    flags = {f.name: bool(values.get(f.name, f.default)) for f in spec.user_flags}
-    for f in spec.derived_flags:
-        flags[f.name] = bool(evaluate(f.derived, values))
-    return flags
+class SpecProgram:
+    """The per-step Python side of a spec, compiled once into closures:
+    derived flags, ``[[checks]]`` and per-step scalars (float64)."""
 
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self._user_flags = [(f.name, f.default) for f in spec.user_flags]
+        self._derived = [(f.name, to_function(f.derived)) for f in spec.derived_flags]
+        self._checks = [(c.message, to_function(c.expr)) for c in spec.checks]
+        self._scalars = [(s.name, to_function(s.expr)) for s in spec.scalars]
 
-def step_scalars(spec: Spec, hypers: Mapping[str, float], step: int) -> list[float]:
-    """Per-step scalars, in declaration order, computed in float64."""
-    env: dict[str, float] = dict(hypers)
-    env["step"] = float(step)
-    out = []
-    for s in spec.scalars:
-        value = float(evaluate(s.expr, env))
-        env[s.name] = value
-        out.append(value)
-    return out
+    def flags(self, values: Mapping[str, object]) -> dict[str, bool]:
+        """Flag values: user flags from ``values`` (or defaults), derived flags computed."""
+        flags = {name: bool(values.get(name, default)) for name, default in self._user_flags}
+        for name, fn in self._derived:
+            flags[name] = bool(fn(values))
+        return flags
 
+    def failed_checks(self, values: Mapping[str, object]) -> list[str]:
+        """Messages of the ``[[checks]]`` that ``values`` violate."""
+        return [message for message, fn in self._checks if not fn(values)]
 
-def failed_checks(spec: Spec, values: Mapping[str, object]) -> list[str]:
-    """Messages of the spec's ``[[checks]]`` that ``values`` violate."""
-    return [c.message for c in spec.checks if not evaluate(c.expr, values)]
+    def scalars(self, hypers: Mapping[str, float], step: int) -> list[float]:
+        """Per-step scalars in declaration order for 1-based ``step``."""
+        env: dict[str, float] = dict(hypers)
+        env["step"] = float(step)
+        out = []
+        for name, fn in self._scalars:
+            value = float(fn(env))
+            env[name] = value
+            out.append(value)
+        return out
 
 
 def compile_sumsq(dtype: str, *, width: int | None = None,

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 __all__ = [
     "Node", "Num", "Name", "Unary", "Binary", "Compare", "BoolOp", "Not", "Call",
     "IfElse", "FUNCTIONS", "ExprError", "parse_expr", "names_in", "evaluate",
-    "render", "PythonMath",
+    "render", "PythonMath", "to_function",
 ]
 
 
@@ -299,3 +300,47 @@ def evaluate(node: Node, env: Mapping[str, Any], xp: Any = PythonMath) -> Any:
         if f == "lerp":
             return lerp(xp, *args)
     raise TypeError(f"cannot evaluate {node!r}")
+
+
+_PY_BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+              "**": operator.pow, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+              ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+_PY_CALLS: dict[str, Callable[..., Any]] = {
+    "sqrt": math.sqrt, "exp": math.exp, "log": math.log, "abs": abs, "sign": PythonMath.sign,
+    "min": PythonMath.minimum, "max": PythonMath.maximum,
+    "where": PythonMath.where, "select": PythonMath.where,
+    "clip": lambda x, lo, hi: PythonMath.minimum(PythonMath.maximum(x, lo), hi),
+    "lerp": lambda a, b, w: lerp(PythonMath, a, b, w),
+}
+
+
+def to_function(node: Node) -> Callable[[Mapping[str, Any]], Any]:
+    """``node`` as a tree of closures over Python floats: ``f(env) == evaluate(node, env)``,
+    built once and cheap to call every step (no eval: the closures are fixed code)."""
+    if isinstance(node, Num):
+        value = node.value
+        return lambda env: value
+    if isinstance(node, Name):
+        key = node.id
+        return lambda env: env[key]
+    if isinstance(node, Unary):
+        f = to_function(node.operand)
+        return lambda env: -f(env)
+    if isinstance(node, Not):
+        f = to_function(node.operand)
+        return lambda env: not f(env)
+    if isinstance(node, (Binary, Compare)):
+        op, left, right = _PY_BINARY[node.op], to_function(node.left), to_function(node.right)
+        return lambda env: op(left(env), right(env))
+    if isinstance(node, BoolOp):
+        left, right = to_function(node.left), to_function(node.right)
+        if node.op == "and":
+            return lambda env: left(env) and right(env)
+        return lambda env: left(env) or right(env)
+    if isinstance(node, IfElse):
+        cond, then, orelse = (to_function(n) for n in (node.cond, node.then, node.orelse))
+        return lambda env: then(env) if cond(env) else orelse(env)
+    if isinstance(node, Call):
+        fn, args = _PY_CALLS[node.func], [to_function(a) for a in node.args]
+        return lambda env: fn(*(a(env) for a in args))
+    raise TypeError(f"cannot compile {node!r}")

@@ -31,8 +31,8 @@ def lower_sumsq(dtype: str, width: int, symbol: str) -> str:
     vec_in, vec_acc = ir.VectorType(elem, width), ir.VectorType(f64, width)
 
     entry, head, body = (fn.append_basic_block(n) for n in ("entry", "row_head", "row_body"))
-    vhead, vbody, thead, tbody, latch, done = (fn.append_basic_block(n) for n in (
-        "vec_head", "vec_body", "tail_head", "tail_body", "row_latch", "done"))
+    vhead, vbody, vexit, thead, tbody, latch, done = (fn.append_basic_block(n) for n in (
+        "vec_head", "vec_body", "vec_exit", "tail_head", "tail_body", "row_latch", "done"))
     ir.IRBuilder(entry).branch(head)
 
     b = ir.IRBuilder(head)
@@ -52,7 +52,7 @@ def lower_sumsq(dtype: str, width: int, symbol: str) -> str:
     acc = b.phi(vec_acc, "acc")
     i.add_incoming(ir.Constant(I64, 0), body)
     acc.add_incoming(ir.Constant(vec_acc, [0.0] * width), body)
-    b.cbranch(b.icmp_signed("<=", b.add(i, ir.Constant(I64, width)), n), vbody, thead)
+    b.cbranch(b.icmp_signed("<=", b.add(i, ir.Constant(I64, width)), n), vbody, vexit)
 
     b = ir.IRBuilder(vbody)
     v = b.load(b.gep(x, [i], source_etype=elem), typ=vec_in, align=itemsize)
@@ -64,15 +64,18 @@ def lower_sumsq(dtype: str, width: int, symbol: str) -> str:
     i.add_incoming(i_next, vbody)
     acc.add_incoming(acc_next, vbody)
 
-    b = ir.IRBuilder(thead)
-    j = b.phi(I64, "j")
-    s = b.phi(f64, "s")
+    b = ir.IRBuilder(vexit)
     lanes = [b.extract_element(acc, ir.Constant(I64, k)) for k in range(width)]
     total = lanes[0]
     for lane in lanes[1:]:
         total = b.fadd(total, lane)
-    j.add_incoming(i, vhead)
-    s.add_incoming(total, vhead)
+    b.branch(thead)
+
+    b = ir.IRBuilder(thead)
+    j = b.phi(I64, "j")
+    s = b.phi(f64, "s")
+    j.add_incoming(i, vexit)
+    s.add_incoming(total, vexit)
     b.cbranch(b.icmp_signed("<", j, n), tbody, latch)
 
     b = ir.IRBuilder(tbody)

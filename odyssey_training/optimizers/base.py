@@ -4,11 +4,13 @@ the one native kernel that codegen built for the group's (variant, dtype)."""
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from codegen.api import Spec, compile_kernel, failed_checks, step_scalars, variant_flags
+from codegen.api import Kernel, Spec, SpecProgram, compile_kernel
 from ..clip import group_grad_norm
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
@@ -16,6 +18,20 @@ from .hyper import canonical_group, group_defaults, hyper_values, validate_group
 from .plan import KernelPlan
 
 __all__ = ["Optimizer"]
+
+_DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+
+
+@dataclass
+class _Settings:
+    """A group's validated hyperparameters and chosen kernels, reused while the
+    group's values (``fingerprint``) do not change."""
+    fingerprint: tuple
+    flags: dict[str, bool]
+    hypers: list[float]
+    values: dict[str, float]
+    clip: float | None
+    kernels: dict[str, Kernel]
 
 
 class Optimizer:
@@ -31,6 +47,7 @@ class Optimizer:
     """
 
     spec: ClassVar[Spec]
+    _programs: ClassVar[dict[int, SpecProgram]] = {}
 
     def __init__(self, params: Iterable[Any] | None = None, *,
                  num_threads: int | None = None, **hyper: Any) -> None:
@@ -44,7 +61,10 @@ class Optimizer:
         self.state: dict[Parameter, dict[str, Any]] = {}
         self.last_grad_norm: float | None = None
         self.skipped_steps = 0
-        self._plans: dict[tuple[int, str], KernelPlan] = {}
+        self._plans: dict[tuple[int, np.dtype], KernelPlan] = {}
+        self._settings: dict[int, _Settings] = {}
+        self._checked: dict[Parameter, tuple] = {}
+        self._keys = tuple(group_defaults(self.spec))
         if params is not None:
             items = list(params)
             if items and isinstance(items[0], Mapping):
@@ -73,12 +93,20 @@ class Optimizer:
         canonical["params"] = params
         self.param_groups.append(canonical)
 
+    @property
+    def program(self) -> SpecProgram:
+        """The spec's compiled per-step Python side (flags, checks, scalars)."""
+        program = self._programs.get(id(self.spec))
+        if program is None or program.spec is not self.spec:
+            program = self._programs[id(self.spec)] = SpecProgram(self.spec)
+        return program
+
     def _check_variant(self, group: Mapping[str, Any]) -> dict[str, bool]:
         values = {**hyper_values(self.spec, group), **group}
-        failed = failed_checks(self.spec, values)
+        failed = self.program.failed_checks(values)
         if failed:
             raise ValueError(f"{type(self).__name__}: {failed[0]}")
-        return variant_flags(self.spec, values)
+        return self.program.flags(values)
 
     # ---- the original library's conveniences --------------------------------
     def get_lr(self) -> float:
@@ -108,9 +136,9 @@ class Optimizer:
         """
         if params is not None or grads is not None:
             self._bind(params, grads)
-        jobs = [self._prepare(g) for g in self.param_groups]
-        for index, (group, job) in enumerate(zip(self.param_groups, jobs)):
-            self._run(index, group, *job)
+        jobs = [self._prepare(i, g) for i, g in enumerate(self.param_groups)]
+        for index, (settings, live) in enumerate(jobs):
+            self._run(index, settings, live)
 
     def _bind(self, params: Sequence[Any] | None, grads: Sequence[Any] | None) -> None:
         if params is None or grads is None:
@@ -141,27 +169,40 @@ class Optimizer:
         for a, g in zip(arrays, grads):
             known[id(a)].grad = g
 
-    def _prepare(self, group: dict[str, Any]) -> tuple:
-        """Validate a group and choose its kernels; writes nothing."""
-        name = type(self).__name__
-        validate_group(self.spec, group, name)
-        flags = self._check_variant(group)
-        live: dict[str, list[Parameter]] = {}
+    def _prepare(self, index: int, group: dict[str, Any]) -> tuple[_Settings, dict]:
+        """Validate a group and pick its tensors; writes nothing.  Values and
+        arrays already validated (same objects) are not checked again."""
+        fingerprint = tuple(group[k] for k in self._keys)
+        settings = self._settings.get(index)
+        if settings is None or settings.fingerprint != fingerprint:
+            validate_group(self.spec, group, type(self).__name__)
+            flags = self._check_variant(group)
+            values = {k: float(v) for k, v in hyper_values(self.spec, group).items()}
+            settings = _Settings(fingerprint, flags, list(values.values()), values,
+                                 group["max_grad_norm"], {})
+            self._settings[index] = settings
+        live: dict[np.dtype, list[Parameter]] = {}
+        checked = self._checked
         for i, p in enumerate(group["params"]):
-            if p.grad is None:
+            g = p.grad
+            if g is None:
                 continue
-            check_array(p.data, f"param {p.name or i}", writable=True)
-            _check_grad(p.data, p.grad, f"grad of param {p.name or i}")
-            if p.data.size:
-                live.setdefault(p.data.dtype.name, []).append(p)
-        return flags, live
+            d = p.data
+            seen = checked.get(p)
+            if (seen is None or seen[0]() is not d or seen[1]() is not g or seen[2] != d.shape
+                    or g.shape != d.shape or not d.flags.writeable):
+                check_array(d, f"param {p.name or i}", writable=True)
+                _check_grad(d, g, f"grad of param {p.name or i}")
+                checked[p] = (weakref.ref(d), weakref.ref(g), d.shape)
+            if d.size:
+                live.setdefault(d.dtype, []).append(p)
+        return settings, live
 
-    def _run(self, index: int, group: dict[str, Any], flags: dict[str, bool],
-             live: dict[str, list[Parameter]]) -> None:
+    def _run(self, index: int, settings: _Settings, live: dict[np.dtype, list[Parameter]]) -> None:
         if not live:
             return
         scale = 1.0
-        clip = group.get("max_grad_norm")
+        clip = settings.clip
         if clip is not None:
             norm = group_grad_norm([p.grad for ps in live.values() for p in ps], self.num_threads)
             self.last_grad_norm = norm
@@ -169,33 +210,39 @@ class Optimizer:
                 self.skipped_steps += 1
                 return  # a non-finite gradient: keep parameters and state, report the norm
             scale = min(1.0, clip / (norm + 1e-6))
-        hypers = [float(v) for v in hyper_values(self.spec, group).values()]
-        values = dict(zip(self.spec.hyper_names, hypers))
         for dtype, params in live.items():
-            kernel = compile_kernel(self.spec, flags, dtype, scale_grad=clip is not None)
-            first = [self._ensure_state(p, kernel.states, values) for p in params]
-            buffers = [[self.state[p][s] for s in kernel.states] for p in params]
+            kernel = settings.kernels.get(dtype)
+            if kernel is None:
+                kernel = settings.kernels[dtype] = compile_kernel(
+                    self.spec, settings.flags, _DTYPE_NAMES[dtype], scale_grad=clip is not None)
             plan = self._plans.get((index, dtype))
-            if plan is None or not plan.matches(kernel, params, buffers, self.num_threads):
-                plan = KernelPlan(kernel, params, buffers, self.num_threads)
+            if plan is None or not plan.matches(kernel, params, self.num_threads):
+                first = [self._ensure_state(p, kernel.states, settings.values) for p in params]
+                buffers = [[self.state[p][s] for s in kernel.states] for p in params]
+                plan = KernelPlan(kernel, params, buffers, self.num_threads, first)
                 self._plans[(index, dtype)] = plan
-            self._fill_scalars(plan, params, hypers, values, first, scale)
+            states = [self.state[p] for p in params]
+            self._fill_scalars(plan, states, settings, scale)
             plan.run()
-            for p in params:
-                self.state[p]["step"] += 1
+            for state in states:
+                state["step"] += 1
 
-    def _fill_scalars(self, plan: KernelPlan, params: list[Parameter], hypers: list[float],
-                      values: dict[str, float], first: list[bool], scale: float) -> None:
-        nh = len(hypers)
+    def _fill_scalars(self, plan: KernelPlan, states: list[dict], settings: _Settings,
+                      scale: float) -> None:
+        """Rows of ``[hypers, per-step scalars, step, first_step, grad_scale]``."""
+        steps = [s["step"] + 1 for s in states]
         mat = plan.scalars
-        mat[:, :nh] = hypers
-        steps = [self.state[p]["step"] + 1 for p in params]
-        for step in set(steps):
-            rows = [i for i, s in enumerate(steps) if s == step]
-            vec = step_scalars(self.spec, values, step) + [float(step)]
-            mat[rows, nh:nh + len(vec)] = vec
-        mat[:, -2] = first
-        mat[:, -1] = scale
+        distinct = set(steps)
+        for step in distinct:
+            row = settings.hypers + self.program.scalars(settings.values, step) + [
+                float(step), 0.0, scale]
+            if len(distinct) == 1:
+                mat[:] = row
+            else:
+                mat[[i for i, s in enumerate(steps) if s == step]] = row
+        if plan.first is not None:
+            mat[:, -2] = plan.first
+            plan.first = None
 
     def _ensure_state(self, p: Parameter, names: tuple[str, ...], values: Mapping[str, float]) -> bool:
         """Create missing buffers; True when a "grad"-initialised buffer was just made."""
@@ -280,6 +327,7 @@ class Optimizer:
         self.param_groups = new_groups
         self.state = new_state
         self._plans.clear()
+        self._settings.clear()
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -36,6 +36,7 @@ class KernelPlan:
     params: list            # the Parameters, in table order
     buffers: list[list[np.ndarray]]   # per param: the state arrays in kernel.states order
     threads: int
+    first: list[bool] | None   # first_step per tensor for the next run (then None)
     table: np.ndarray = field(init=False)
     scalars: np.ndarray = field(init=False)   # (tensors, slots) float64
     row_sizes: np.ndarray = field(init=False)
@@ -67,15 +68,13 @@ class KernelPlan:
         parts = self.threads if total >= PARALLEL_MIN_ELEMENTS else 1
         self._ranges = split_rows(self.row_sizes, parts)
 
-    def matches(self, kernel: Kernel, params: list, buffers: list[list[np.ndarray]],
-                threads: int) -> bool:
-        """True when this plan's table still points at the right arrays."""
+    def matches(self, kernel: Kernel, params: list, threads: int) -> bool:
+        """True when this plan's table still points at the right arrays (state
+        buffers are fixed per kernel: the optimizer drops plans when it replaces them)."""
         if kernel is not self.kernel or threads != self.threads or len(params) != len(self.params):
             return False
-        for p, q, gref, dref, bufs, mine in zip(params, self.params, self._grad_refs,
-                                                self._data_refs, buffers, self.buffers):
-            if (p is not q or gref() is not p.grad or dref() is not p.data
-                    or any(a is not b for a, b in zip(bufs, mine))):
+        for p, q, gref, dref in zip(params, self.params, self._grad_refs, self._data_refs):
+            if p is not q or gref() is not p.grad or dref() is not p.data:
                 return False
         return True
 
