@@ -369,8 +369,11 @@ ALWAYS_DRAWN: dict[str, tuple[str, ...]] = {
 # alpha -> 0 computes the variance as a difference of equal numbers).
 RANGES: dict[str, tuple[float, float, bool]] = {
     "lr": (1e-4, 1e-1, True),
-    "beta1": (0.0, 0.99, False),
-    "beta2": (0.0, 0.9999, False),
+    "beta1": (0.0, 0.95, False),
+    # beta2 below ~0.9 with a slower beta1 makes m/sqrt(v) blow up whenever a
+    # gradient is near zero: the trajectory then amplifies rounding (torch and
+    # this reference disagree by 1e-4 in float32), which tests nothing useful
+    "beta2": (0.9, 0.9999, False),
     "eps": (1e-10, 1e-6, True),
     "alpha": (0.5, 0.999, False),
     "momentum": (0.05, 0.99, False),
@@ -505,8 +508,10 @@ class ScaleTracker:
 
     def update(self, key, arr) -> None:
         arr = np.asarray(arr)
-        m = float(np.max(np.abs(arr))) if arr.size else 0.0
-        self.scale[key] = max(self.scale.get(key, 0.0), m)
+        if arr.size:
+            m = float(max(arr.max(), -arr.min()))
+            if m > self.scale.get(key, 0.0):
+                self.scale[key] = m
 
     def get(self, key) -> float:
         return self.scale.get(key, 0.0)
