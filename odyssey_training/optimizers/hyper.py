@@ -55,6 +55,9 @@ def canonical_group(spec: Spec, base: Mapping[str, Any], overrides: Mapping[str,
     flags = {f.name for f in spec.user_flags}
     for key, value in overrides.items():
         name = alias.get(key, key)
+        spelled = component[name][0] if name in component else name
+        if key != spelled and spelled in overrides and overrides[spelled] != base.get(spelled):
+            raise TypeError(f"{owner}() got both {spelled!r} and {key!r}; pass one of them")
         if name in plain or name in flags or name in GROUP_EXTRAS:
             out[name] = value
         elif name in tuples:
