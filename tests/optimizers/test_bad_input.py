@@ -506,3 +506,49 @@ def test_load_state_dict_rejects_mismatched_state(name, kind):
     _assert_tree_equal(target.state_dict(), before)
     for p, a in zip(params, arrays):
         np.testing.assert_array_equal(p.data, a)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_load_state_dict_does_not_alias_the_given_arrays(name):
+    source_opt, _, _ = _trained(name)
+    sd = source_opt.state_dict()
+    frozen = copy.deepcopy(sd)
+    target, params, source = _trained(name, seed=41)
+    target.load_state_dict(sd)
+    for p, g in zip(params, source.next()):
+        p.grad = g
+    target.step()
+    _assert_tree_equal(sd, frozen, "the state_dict passed to load_state_dict")
+
+
+# ---------------------------------------------------------------------------
+# params argument
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_in_two_groups_is_rejected(name):
+    p = ot.Parameter(np.ones(3))
+    q = ot.Parameter(np.ones(3))
+    with pytest.raises(ValueError, match=r"(?i)group|more than once|duplicate"):
+        OPTIMIZERS[name]([{"params": [p, q]}, {"params": [p]}])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_params_from_a_generator(name):
+    arrays = make_params(12, SHAPES, np.float64)
+    params = [ot.Parameter(a) for a in arrays]
+    opt = OPTIMIZERS[name]((p for p in params), **FULL[name])  # like model.parameters()
+    ref = RefOptimizer(name, [([a.copy() for a in arrays], FULL[name])])
+    grads = GradSource(13, SHAPES, np.float64).next()
+    ref.step([grads])
+    for p, g in zip(params, grads):
+        p.grad = g
+    opt.step()
+    for i, (a, want) in enumerate(zip(arrays, ref.groups[0][0])):
+        assert_close(a, want, np.float64, what=f"{name} param {i} given as a generator")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_single_parameter_instead_of_an_iterable_is_a_type_error(name):
+    with pytest.raises(TypeError):
+        OPTIMIZERS[name](ot.Parameter(np.ones(3)))

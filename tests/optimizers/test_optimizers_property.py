@@ -35,6 +35,7 @@ from .reference import (
     has_step,
     make_params,
     make_shapes,
+    numpy_uniform,
     ref_step,
 )
 
@@ -228,6 +229,26 @@ def test_matches_reference(spec, case, dtype, data):
     run.check_params(f"{context} after {N_STEPS} steps")
     if run.style == "parameter":
         run.check_state_dict(f"{context} after {N_STEPS} steps")
+
+
+LARGE_GROUP = [(70001,), (), (3, 20011), (50003,), (1,)]  # ~180k elements: split over threads
+
+
+@pytest.mark.parametrize("dtype,style", [(np.float32, "arrays"), (np.float64, "parameter")],
+                         ids=["f32-arrays", "f64-parameter"])
+@pytest.mark.parametrize("spec", SPECS_UNDER_TEST, ids=SPEC_IDS)
+def test_large_group_split_over_threads(spec, dtype, style, monkeypatch):
+    monkeypatch.setenv("ODYSSEY_NUM_THREADS", "3")
+    case = max(spec.cases, key=len)  # the case with the most terms switched on
+    hyper = draw_hyper(spec.reference, case, numpy_uniform(np.random.default_rng(len(case))))
+    run = Run(spec, hyper, dtype, [LARGE_GROUP], [hyper["lr"]], seed=5, grad_scale=1.0,
+              style=style, reuse_grads=False, group_dicts=False, omit_params=False)
+    for _ in range(20):
+        run.step()
+    context = f"{spec.reference} {np.dtype(dtype).name} {hyper} large group"
+    run.check_params(context)
+    if style == "parameter":
+        run.check_state_dict(context)
 
 
 # ---------------------------------------------------------------------------

@@ -149,3 +149,31 @@ def test_our_state_dict_continues_in_torch(spec, case, dtype):
         pair.step()
     pair.compare_params(f"{spec.reference} {pair.dtype.name} {pair.hyper} resumed in torch "
                         f"after {RESUME_AT} steps")
+
+
+def _to_our_state_dict(theirs: dict, names) -> dict:
+    """torch's state_dict with tensors as ndarrays; only the hyperparameters both know."""
+    state = {index: {key: (float(value) if key == "step" else value.detach().numpy().copy())
+                     for key, value in entry.items() if value is not None}
+             for index, entry in theirs["state"].items()}
+    groups = [{key: value for key, value in group.items() if key in names or key == "params"}
+              for group in theirs["param_groups"]]
+    return {"state": state, "param_groups": groups}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("spec,case", TORCH_CASES, ids=TORCH_IDS)
+def test_torch_state_dict_continues_in_ours(spec, case, dtype):
+    pair = Pair(spec, case, dtype, seed=200 + TORCH_IDS.index(case_id(spec.reference, case)))
+    for _ in range(RESUME_AT):
+        pair.step(ours=False)
+    # our optimizer on torch's current parameters, resumed from torch's state_dict
+    for arrays, tensors in zip(pair.arrays, pair.torch.tensors):
+        for a, t in zip(arrays, tensors):
+            a[...] = t.detach().numpy()
+    pair.opt.load_state_dict(_to_our_state_dict(pair.torch.opt.state_dict(),
+                                                set(DEFAULTS[spec.reference])))
+    for _ in range(N_STEPS - RESUME_AT):
+        pair.step()
+    pair.compare_params(f"{spec.reference} {pair.dtype.name} {pair.hyper} torch state resumed "
+                        f"in ours after {RESUME_AT} steps")
