@@ -5,7 +5,8 @@ Environment variables are read here and nowhere else in codegen:
 
 * ``ODYSSEY_TARGET_CPU`` — compile for a named CPU instead of the host
   (validated against LLVM's list of CPUs; unknown names are an error);
-* ``ODYSSEY_SIMD_BITS`` — preferred vector register width (128/256/512);
+* ``ODYSSEY_SIMD_BITS`` — vector width to use (128/256/512) instead of the
+  width LLVM prefers for the CPU (see :func:`vector_bits`);
 * ``ODYSSEY_CACHE_DIR`` / ``XDG_CACHE_HOME`` — see :mod:`codegen.cache`.
 """
 
@@ -71,32 +72,47 @@ def known_cpus(triple: str | None = None) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _vector_bits(features: str, cpu: str) -> int:
-    """Widest vector register the target has: from features, else from the CPU name."""
-    enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
-    if not features:  # a named CPU: ask LLVM which features it implies
-        enabled = _cpu_features(cpu)
-    if "avx512f" in enabled:
-        return 512
-    if "avx" in enabled or "avx2" in enabled:
-        return 256
-    return 128
+_PROBE_LOOP = """
+define void @probe(ptr noalias %a, ptr noalias %b, i64 %n) {
+entry:
+  br label %loop
+loop:
+  %i = phi i64 [0, %entry], [%next, %loop]
+  %pb = getelementptr float, ptr %b, i64 %i
+  %x = load float, ptr %pb
+  %y = fmul float %x, 3.0
+  %pa = getelementptr float, ptr %a, i64 %i
+  store float %y, ptr %pa
+  %next = add i64 %i, 1
+  %more = icmp slt i64 %next, %n
+  br i1 %more, label %loop, label %exit
+exit:
+  ret void
+}
+"""
+_PROBE_WIDE = ("define <16 x float> @probe(<16 x float> %a) {\n"
+               "  %b = fadd <16 x float> %a, %a\n  ret <16 x float> %b\n}\n")
+
+
+def _register_bits(asm: str) -> int:
+    return 512 if "zmm" in asm else 256 if "ymm" in asm else 128
 
 
 @functools.cache
-def _cpu_features(cpu: str) -> frozenset[str]:
-    """Features a named CPU implies, read from the assembly LLVM writes for it."""
+def vector_bits(cpu: str, features: str) -> tuple[int, int]:
+    """(preferred, widest) vector register bits for a CPU.  Preferred is the
+    width LLVM's own loop vectorizer picks for it (e.g. 256 on Intel AVX-512
+    parts tuned "prefer-256-bit", 512 on Zen 4), read off the code it emits for a
+    probe loop; widest is what an explicit 512-bit operation is lowered to."""
     _init_llvm()
-    tm = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(cpu=cpu)
-    mod = llvm.parse_assembly(
-        "define <16 x float> @f(<16 x float> %a) { %b = fadd <16 x float> %a, %a\n"
-        "ret <16 x float> %b }")
-    asm = tm.emit_assembly(mod)
-    if "zmm" in asm:
-        return frozenset({"avx512f", "avx", "avx2"})
-    if "ymm" in asm:
-        return frozenset({"avx"})
-    return frozenset()
+    machine = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(
+        cpu=cpu, features=features, opt=3)
+    loop = llvm.parse_assembly(_PROBE_LOOP)
+    builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))
+    builder.getModulePassManager().run(loop, builder)
+    preferred = _register_bits(machine.emit_assembly(loop))
+    widest = _register_bits(machine.emit_assembly(llvm.parse_assembly(_PROBE_WIDE)))
+    return preferred, widest
 
 
 @dataclass(frozen=True)
@@ -148,25 +164,25 @@ def _bits_override(default: int) -> int:
     return int(text)
 
 
-def host_target(vector_bits: int | None = None) -> Target:
+def host_target(vector_bits_: int | None = None) -> Target:
     """The CPU this process runs on, with its full feature string."""
     _init_llvm()
     cpu, features = llvm.get_host_cpu_name(), _host_features()
-    bits = vector_bits or _bits_override(_vector_bits(features, cpu))
+    bits = vector_bits_ or _bits_override(vector_bits(cpu, features)[0])
     return Target(llvm.get_process_triple(), cpu, features, bits, *_versions())
 
 
-def named_target(cpu: str, vector_bits: int | None = None) -> Target:
+def named_target(cpu: str, vector_bits_: int | None = None) -> Target:
     """A target for the CPU ``cpu`` (an LLVM CPU name, e.g. ``skylake-avx512``)."""
     _init_llvm()
     if cpu == "host":
-        return host_target(vector_bits)
+        return host_target(vector_bits_)
     if cpu not in known_cpus():
         close = [c for c in known_cpus() if c.startswith(cpu[:4])][:8]
         hint = f"; similar: {', '.join(close)}" if close else ""
         raise TargetError(f"unknown CPU {cpu!r} for {llvm.get_process_triple()}{hint} "
                           f"(see `odyssey-codegen kernels --cpu help`)")
-    bits = vector_bits or _bits_override(_vector_bits("", cpu))
+    bits = vector_bits_ or _bits_override(vector_bits(cpu, "")[0])
     return Target(llvm.get_process_triple(), cpu, "", bits, *_versions())
 
 

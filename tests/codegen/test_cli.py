@@ -43,7 +43,8 @@ def test_show_ir_and_asm():
     out = cli("show", "adam", "--ir", "--dtype", "float32", "--width", "8")
     assert out.returncode == 0, out.stderr
     assert "<8 x float>" in out.stdout and "define" in out.stdout
-    out = cli("show", "sgd", "--asm", "--cpu", "skylake-avx512", "--flag", "use_momentum=1")
+    out = cli("show", "sgd", "--asm", "--cpu", "skylake-avx512", "--simd-bits", "512",
+              "--flag", "use_momentum=1")
     assert out.returncode == 0, out.stderr
     assert "zmm" in out.stdout and "width=16" in out.stdout
 

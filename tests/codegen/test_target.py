@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from codegen.api import compile_kernel, kernel_assembly, load_spec_file
-from codegen.target import TargetError, host_target, known_cpus, named_target
+from codegen.target import TargetError, host_target, known_cpus, named_target, vector_bits
 
 
 def test_host_target_uses_the_feature_string():
@@ -40,8 +40,14 @@ def test_unknown_cpu_from_the_environment_fails_cleanly():
 def test_named_cpu_sets_the_vector_width():
     spec = load_spec_file("specs/optimizers/sgd.toml")
     flags = {"nesterov": False, "maximize": False, "use_momentum": False}
-    avx512 = named_target("skylake-avx512")
-    assert avx512.vector_bits == 512 and avx512.width("float32") == 16
+    # LLVM tunes Skylake-X for 256-bit vectors and Zen 4 for 512-bit ones
+    assert vector_bits("skylake-avx512", "") == (256, 512)
+    assert vector_bits("znver4", "") == (512, 512)
+    skx = named_target("skylake-avx512")
+    assert skx.vector_bits == 256 and skx.width("float32") == 8
+    assert "ymm" in kernel_assembly(spec, flags, "float32", target=skx)
+    avx512 = named_target("skylake-avx512", 512)
+    assert avx512.width("float32") == 16 and avx512.width("float64") == 8
     assert "zmm" in kernel_assembly(spec, flags, "float32", target=avx512)
     old = named_target("core2")
     assert old.vector_bits == 128
@@ -55,3 +61,11 @@ def test_compile_for_another_cpu_goes_into_the_cache(tmp_path, monkeypatch):
     # linking a core2 kernel is safe on any x86-64 host
     compile_kernel(spec, {}, "float64", target=named_target("core2"))
     assert len(list(tmp_path.glob("*.o"))) == 1
+
+
+def test_simd_bits_override_is_validated(monkeypatch):
+    monkeypatch.setenv("ODYSSEY_SIMD_BITS", "384")
+    with pytest.raises(TargetError, match="ODYSSEY_SIMD_BITS"):
+        named_target("znver3")
+    monkeypatch.setenv("ODYSSEY_SIMD_BITS", "128")
+    assert named_target("znver3").vector_bits == 128
