@@ -10,7 +10,7 @@ import hashlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from . import cache, jit
 from .expr import to_function
@@ -21,7 +21,7 @@ from .spec import Spec, SpecError, load_spec_file, load_spec_text
 from .target import Target, default_target
 
 __all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "SpecProgram",
-           "compile_sumsq", "Spec", "SpecError", "load_spec_file",
+           "compile_sumsq", "load_object", "memoized", "Spec", "SpecError", "load_spec_file",
            "load_spec_text", "Target", "default_target", "STATS"]
 
 STATS = jit.STATS
@@ -69,19 +69,28 @@ def kernel_assembly(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
     return jit.emit_assembly(lower_kernel(kir, width, symbol), target)
 
 
-def object_code(spec: Spec, flags: Mapping[str, bool], dtype: str, *, width: int | None = None,
-                scale_grad: bool = False, target: Target | None = None) -> tuple[bytes, str, KernelIR, int]:
-    """Object code from the cache, compiling (and caching) it on a miss."""
-    target = target or default_target()
-    kir, width, digest, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
+def load_object(digest: str, symbol: str, render: Callable[[], str], target: Target) -> int:
+    """Address of ``symbol`` from object code cached under ``digest``; on a miss (or
+    a corrupt entry) ``render()`` gives the LLVM IR, which is compiled and cached."""
     obj = cache.read(digest)
     if obj is None:
-        obj = jit.emit_object(lower_kernel(kir, width, symbol), target)
+        obj = jit.emit_object(render(), target)
         try:
             cache.write(digest, obj)
         except OSError:
             pass  # a read-only or full cache directory only costs a recompile next time
-    return obj, symbol, kir, width
+    return jit.link_object(obj, symbol, target)
+
+
+def memoized(key: tuple, build: Callable[[], Kernel]) -> Kernel:
+    """``build()`` once per process per ``key`` (LLVM code is never freed)."""
+    kernel = _memo.get(key)
+    if kernel is None:
+        with _memo_lock:
+            kernel = _memo.get(key)
+            if kernel is None:
+                kernel = _memo[key] = build()
+    return kernel
 
 
 def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
@@ -89,20 +98,14 @@ def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
                    target: Target | None = None) -> Kernel:
     """The loaded kernel for one (spec, variant, dtype, width, target)."""
     target = target or default_target()
-    key = (spec.source, spec.path, tuple(sorted(flags.items())), dtype, width, scale_grad,
-           target)
-    kernel = _memo.get(key)
-    if kernel is not None:
-        return kernel
-    with _memo_lock:
-        kernel = _memo.get(key)
-        if kernel is None:
-            obj, symbol, kir, w = object_code(spec, flags, dtype, width=width,
-                                              scale_grad=scale_grad, target=target)
-            kernel = Kernel(jit.link_object(obj, symbol, target), symbol, dtype, w,
-                            row_width(kir), kir.states, kir.slots)
-            _memo[key] = kernel
-    return kernel
+
+    def build() -> Kernel:
+        kir, w, digest, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
+        address = load_object(digest, symbol, lambda: lower_kernel(kir, w, symbol), target)
+        return Kernel(address, symbol, dtype, w, row_width(kir), kir.states, kir.slots)
+
+    return memoized((spec.source, spec.path, tuple(sorted(flags.items())), dtype, width,
+                     scale_grad, target), build)
 
 
 class SpecProgram:
@@ -144,23 +147,11 @@ def compile_sumsq(dtype: str, *, width: int | None = None,
     """The built-in sum-of-squares reduction (gradient norms); see lower_reduce."""
     target = target or default_target()
     width = width or target.width(dtype)
-    key = ("sumsq", dtype, width, target)
-    kernel = _memo.get(key)
-    if kernel is None:
-        with _memo_lock:
-            kernel = _memo.get(key)
-            if kernel is None:
-                text = lower_sumsq(dtype, width, "ody_sumsq")
-                digest = hashlib.sha256(f"{text}\n{target.key()}".encode()).hexdigest()
-                symbol = f"ody_sumsq_{dtype}_w{width}_{digest[:16]}"
-                obj = cache.read(digest)
-                if obj is None:
-                    obj = jit.emit_object(lower_sumsq(dtype, width, symbol), target)
-                    try:
-                        cache.write(digest, obj)
-                    except OSError:
-                        pass
-                kernel = Kernel(jit.link_object(obj, symbol, target), symbol, dtype, width,
-                                SUMSQ_ROW_WIDTH, (), ())
-                _memo[key] = kernel
-    return kernel
+
+    def build() -> Kernel:
+        digest = hashlib.sha256(f"sumsq {dtype} {width}\n{target.key()}".encode()).hexdigest()
+        symbol = f"ody_sumsq_{dtype}_w{width}_{digest[:16]}"
+        address = load_object(digest, symbol, lambda: lower_sumsq(dtype, width, symbol), target)
+        return Kernel(address, symbol, dtype, width, SUMSQ_ROW_WIDTH, (), ())
+
+    return memoized(("sumsq", dtype, width, target), build)
