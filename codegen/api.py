@@ -109,15 +109,14 @@ def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
 
 
 class SpecProgram:
-    """The per-step Python side of a spec, compiled once into closures:
-    derived flags, ``[[checks]]`` and per-step scalars (float64)."""
+    """The Python side of a spec, compiled once into closures: derived flags and
+    ``[[checks]]`` (per-step scalars are computed inside the kernels)."""
 
     def __init__(self, spec: Spec):
         self.spec = spec
         self._user_flags = [(f.name, f.default) for f in spec.user_flags]
         self._derived = [(f.name, to_function(f.derived)) for f in spec.derived_flags]
         self._checks = [(c.message, to_function(c.expr)) for c in spec.checks]
-        self._scalars = [(s.name, to_function(s.expr)) for s in spec.scalars]
 
     def flags(self, values: Mapping[str, object]) -> dict[str, bool]:
         """Flag values: user flags from ``values`` (or defaults), derived flags computed."""
@@ -129,17 +128,6 @@ class SpecProgram:
     def failed_checks(self, values: Mapping[str, object]) -> list[str]:
         """Messages of the ``[[checks]]`` that ``values`` violate."""
         return [message for message, fn in self._checks if not fn(values)]
-
-    def scalars(self, hypers: Mapping[str, float], step: int) -> list[float]:
-        """Per-step scalars in declaration order for 1-based ``step``."""
-        env: dict[str, float] = dict(hypers)
-        env["step"] = float(step)
-        out = []
-        for name, fn in self._scalars:
-            value = float(fn(env))
-            env[name] = value
-            out.append(value)
-        return out
 
 
 def compile_sumsq(dtype: str, *, width: int | None = None,

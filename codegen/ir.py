@@ -6,7 +6,8 @@ Passes (each pure, each followed by :func:`verify` in tests and under
 
 1. :func:`resolve_variant` keeps the statements and state buffers whose flag
    conditions hold, folds ``a if flag else b`` and ``where(flag, a, b)``,
-   rewrites ``init = "grad"`` buffers and prepends the clip scale;
+   substitutes the per-step scalars, rewrites ``init = "grad"`` buffers and
+   prepends the clip scale;
 2. :func:`inline_uniform_locals` substitutes locals that only depend on
    per-step scalars, so every uniform subexpression is visible to the lowering,
    which computes it once per call in float64.
@@ -64,8 +65,10 @@ class KernelIR:
 
 
 def uniform_slots(spec: Spec) -> tuple[str, ...]:
-    """The per-call float64 scalar vector: hypers, per-step scalars, then builtins."""
-    return spec.hyper_names + spec.scalar_names + (STEP, FIRST_STEP, GRAD_SCALE)
+    """The per-call float64 scalar vector: hypers, then the builtins.  Per-step
+    scalars are not slots: they are substituted into the statements and computed
+    in float64 once per row by the kernel (the same libm math as Python's)."""
+    return spec.hyper_names + (STEP, FIRST_STEP, GRAD_SCALE)
 
 
 def is_uniform(node: Node, slots: set[str]) -> bool:
@@ -123,10 +126,13 @@ def resolve_variant(spec: Spec, flags: Mapping[str, bool], dtype: str,
         body.append(Assign(GRAD, Binary("*", Name(GRAD), Name(GRAD_SCALE)), "g = g * grad_scale"))
     first_assigned: set[str] = set()
     grad_init = {b.name for b in states if b.init == "grad"}
+    scalars: dict[str, Node] = {}
+    for sc in spec.scalars:
+        scalars[sc.name] = _substitute(sc.expr, scalars)
     for st in spec.statements:
         if st.cond is not None and not evaluate(st.cond, flags):
             continue
-        expr = _fold_flags(st.expr, flags)
+        expr = _substitute(_fold_flags(st.expr, flags), scalars)
         if st.target in grad_init and st.target not in first_assigned:
             # init = "grad": on a tensor's first step the buffer takes the current g
             expr = IfElse(Compare("!=", Name(FIRST_STEP), Num(0.0)), Name(GRAD), expr)

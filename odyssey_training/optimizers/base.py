@@ -219,30 +219,10 @@ class Optimizer:
             if plan is None or not plan.matches(kernel, params, self.num_threads):
                 first = [self._ensure_state(p, kernel.states, settings.values) for p in params]
                 buffers = [[self.state[p][s] for s in kernel.states] for p in params]
-                plan = KernelPlan(kernel, params, buffers, self.num_threads, first)
+                plan = KernelPlan(kernel, params, buffers, [self.state[p] for p in params],
+                                  self.num_threads, first)
                 self._plans[(index, dtype)] = plan
-            states = [self.state[p] for p in params]
-            self._fill_scalars(plan, states, settings, scale)
-            plan.run()
-            for state in states:
-                state["step"] += 1
-
-    def _fill_scalars(self, plan: KernelPlan, states: list[dict], settings: _Settings,
-                      scale: float) -> None:
-        """Rows of ``[hypers, per-step scalars, step, first_step, grad_scale]``."""
-        steps = [s["step"] + 1 for s in states]
-        mat = plan.scalars
-        distinct = set(steps)
-        for step in distinct:
-            row = settings.hypers + self.program.scalars(settings.values, step) + [
-                float(step), 0.0, scale]
-            if len(distinct) == 1:
-                mat[:] = row
-            else:
-                mat[[i for i, s in enumerate(steps) if s == step]] = row
-        if plan.first is not None:
-            mat[:, -2] = plan.first
-            plan.first = None
+            plan.step(settings.hypers, scale)
 
     def _ensure_state(self, p: Parameter, names: tuple[str, ...], values: Mapping[str, float]) -> bool:
         """Create missing buffers; True when a "grad"-initialised buffer was just made."""

@@ -1,15 +1,17 @@
-"""A param group's native step: the pointer table, the per-tensor scalar
-vectors and the kernel call, built once and reused until the tensors change.
+"""A param group's native step: the pointer table, the scalar vectors and the
+kernel call, built once and reused until the tensors change.
 
 Table rows are ``[n, scalars*, p*, g*, state*...]`` (see codegen.lower_llvm).
 Tensors larger than :data:`CHUNK` elements are cut into several rows at
 cache-line-aligned offsets so that threads get balanced shares of the group.
+While every tensor of the plan is at the same step (the usual case) all rows
+share one scalar vector, so a step writes a single row of float64s.
 """
 
 from __future__ import annotations
 
+import struct
 import weakref
-from dataclasses import dataclass, field
 
 import cffi
 import numpy as np
@@ -29,44 +31,41 @@ def _address(arr: np.ndarray) -> int:
     return arr.__array_interface__["data"][0]
 
 
-@dataclass
 class KernelPlan:
-    """Everything one kernel call over one group (of one dtype) needs."""
-    kernel: Kernel
-    params: list            # the Parameters, in table order
-    buffers: list[list[np.ndarray]]   # per param: the state arrays in kernel.states order
-    threads: int
-    first: list[bool] | None   # first_step per tensor for the next run (then None)
-    table: np.ndarray = field(init=False)
-    scalars: np.ndarray = field(init=False)   # (tensors, slots) float64
-    row_sizes: np.ndarray = field(init=False)
-    _grad_refs: list = field(init=False)
-    _data_refs: list = field(init=False)
-    _fn: object = field(init=False)
-    _ranges: list = field(init=False)
+    """Everything one kernel call over one group (of one dtype) needs.
 
-    def __post_init__(self) -> None:
-        k = self.kernel
-        self.scalars = np.zeros((len(self.params), len(k.slots)), dtype=np.float64)
+    ``states`` are the optimizer's per-parameter state dicts (their ``step`` is
+    advanced here); ``first`` flags tensors whose "grad"-initialised buffers were
+    just created.
+    """
+
+    def __init__(self, kernel: Kernel, params: list, buffers: list[list[np.ndarray]],
+                 states: list[dict], threads: int, first: list[bool]) -> None:
+        self.kernel, self.params, self.states, self.threads = kernel, params, states, threads
+        self.first = [float(f) for f in first]
+        steps = [s["step"] for s in states]
+        self.shared = len(set(steps)) == 1 and len(set(self.first)) == 1
+        slots = len(kernel.slots)
+        self.scalars = np.zeros((len(params), slots), dtype=np.float64)
+        self._pack = struct.Struct(f"{slots}d").pack_into
         rows, sizes = [], []
-        for t, (param, bufs) in enumerate(zip(self.params, self.buffers)):
+        for t, (param, bufs) in enumerate(zip(params, buffers)):
             n, item = param.data.size, param.data.itemsize
-            arrays = [param.data, param.grad] + bufs
-            bases = [_address(a) for a in arrays]
-            scal = _address(self.scalars) + t * self.scalars.strides[0]
+            bases = [_address(a) for a in [param.data, param.grad] + bufs]
+            scal = _address(self.scalars) + (0 if self.shared else t * self.scalars.strides[0])
             for begin in range(0, n, CHUNK):
                 count = min(CHUNK, n - begin)
                 rows.append([count, scal] + [b + begin * item for b in bases])
                 sizes.append(count)
-        self.table = np.array(rows, dtype=np.int64).reshape(len(rows), k.row_width)
-        self.row_sizes = np.array(sizes, dtype=np.int64)
-        self._grad_refs = [weakref.ref(p.grad) for p in self.params]
-        self._data_refs = [weakref.ref(p.data) for p in self.params]
-        self._fn = _ffi.cast(_SIGNATURE, k.address)
-        self._table_ptr = _ffi.cast("int64_t *", _address(self.table))
-        total = int(self.row_sizes.sum())
-        parts = self.threads if total >= PARALLEL_MIN_ELEMENTS else 1
-        self._ranges = split_rows(self.row_sizes, parts)
+        self.table = np.array(rows, dtype=np.int64).reshape(len(rows), kernel.row_width)
+        row_sizes = np.array(sizes, dtype=np.int64)
+        self._grad_refs = [weakref.ref(p.grad) for p in params]
+        self._data_refs = [weakref.ref(p.data) for p in params]
+        fn = _ffi.cast(_SIGNATURE, kernel.address)
+        table = _ffi.cast("int64_t *", _address(self.table))
+        self._call = lambda first_row, end_row: fn(table, first_row, end_row)
+        parts = threads if int(row_sizes.sum()) >= PARALLEL_MIN_ELEMENTS else 1
+        self._ranges = split_rows(row_sizes, parts)
 
     def matches(self, kernel: Kernel, params: list, threads: int) -> bool:
         """True when this plan's table still points at the right arrays (state
@@ -78,6 +77,21 @@ class KernelPlan:
                 return False
         return True
 
-    def run(self) -> None:
-        fn, table = self._fn, self._table_ptr
-        run_rows(lambda first, end: fn(table, first, end), self._ranges)
+    def step(self, hypers: list[float], scale: float) -> None:
+        """Write the scalar vector(s) ``[hypers, step, first_step, grad_scale]``, run
+        the kernel over every row, advance each tensor's step."""
+        if self.shared:
+            self._pack(self.scalars, 0, *hypers, self.states[0]["step"] + 1.0, self.first[0],
+                       scale)
+        else:
+            stride = self.scalars.strides[0]
+            for t, (state, first) in enumerate(zip(self.states, self.first)):
+                self._pack(self.scalars, t * stride, *hypers, state["step"] + 1.0, first, scale)
+        if len(self._ranges) == 1:
+            self._call(*self._ranges[0])
+        else:
+            run_rows(self._call, self._ranges)
+        for state in self.states:
+            state["step"] += 1
+        if self.first[0] or not self.shared:
+            self.first = [0.0] * len(self.first)
