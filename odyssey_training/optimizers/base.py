@@ -14,7 +14,7 @@ from codegen.api import Kernel, Spec, SpecProgram, compile_kernel
 from ..clip import group_grad_norm
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
-from .hyper import canonical_group, group_defaults, hyper_values, validate_group
+from .hyper import accepted_names, canonical_group, group_defaults, hyper_values, validate_group
 from .plan import KernelPlan
 
 __all__ = ["Optimizer"]
@@ -87,9 +87,12 @@ class Optimizer:
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in params) or len({id(p) for p in params}) != len(params):
             raise ValueError("some parameters appear in more than one group")
-        rest = {k: v for k, v in group.items() if k != "params"}
+        accepted = accepted_names(self.spec)
+        rest = {k: v for k, v in group.items() if k in accepted}
         canonical = canonical_group(self.spec, self.defaults, rest, type(self).__name__)
         self._check_variant(canonical)
+        # other keys (a scheduler's initial_lr, a user's "name") ride along, as in torch
+        canonical.update({k: v for k, v in group.items() if k not in accepted and k != "params"})
         canonical["params"] = params
         self.param_groups.append(canonical)
 
@@ -275,6 +278,8 @@ class Optimizer:
             keep = {k: saved[k] for k in self.defaults if k in saved}
             new_group = canonical_group(self.spec, {**self.defaults, **keep}, {}, name)
             self._check_variant(new_group)
+            new_group.update({k: v for k, v in saved.items()
+                              if k not in self.defaults and k != "params"})
             new_group["params"] = mine["params"]
             new_groups.append(new_group)
             by_index.update(zip(saved["params"], mine["params"]))

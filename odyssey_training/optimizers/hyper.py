@@ -11,7 +11,8 @@ import numpy as np
 
 from codegen.api import Spec
 
-__all__ = ["group_defaults", "canonical_group", "hyper_values", "check_number", "GROUP_EXTRAS"]
+__all__ = ["group_defaults", "canonical_group", "hyper_values", "check_number", "GROUP_EXTRAS",
+           "accepted_names"]
 
 #: per-group options every optimizer has besides its spec's hyperparameters
 GROUP_EXTRAS = {"max_grad_norm": None}
@@ -42,6 +43,12 @@ def group_defaults(spec: Spec) -> dict[str, Any]:
         out[f.name] = f.default
     out.update(GROUP_EXTRAS)
     return out
+
+
+def accepted_names(spec: Spec) -> set[str]:
+    """Every keyword a constructor or param group understands for ``spec``."""
+    return (set(group_defaults(spec)) | {a for h in spec.hypers for a in h.aliases}
+            | {n for names in spec.tuples().values() for n in names})
 
 
 def canonical_group(spec: Spec, base: Mapping[str, Any], overrides: Mapping[str, Any],
