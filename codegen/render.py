@@ -64,9 +64,10 @@ def _hyper_rows(spec: Spec) -> list[dict[str, str]]:
 
 def render_module(spec: Spec, spec_path: str, import_from: str) -> str:
     """Source of the module for ``spec``; ``import_from`` is the doctest's import path."""
-    return _env.get_template("optimizer.py.j2").render(
+    text = _env.get_template("optimizer.py.j2").render(
         spec=spec, spec_path=spec_path, doc=spec.doc, hyper_rows=_hyper_rows(spec),
         init_text=_init_text, import_from=import_from)
+    return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
 def render_package_init(names: list[tuple[str, str]]) -> str:

@@ -27,21 +27,21 @@ class Adagrad(Optimizer):
     - ``weight_decay`` (λ) = ``0.0``, >= 0: L2 penalty added to the gradient
     - ``initial_accumulator_value`` (s₀) = ``0.0``, >= 0: starting value of the squared-gradient sum
     - ``eps`` (ε) = ``1e-10``, >= 0: added to the denominator (also ``epsilon``)
-    
+
     Flags (compile-time kernel variants):
 
     - ``maximize`` = ``False``: maximize the objective instead of minimizing
-    
+
     State per parameter (``state_dict`` keys, besides ``step``):
 
     - ``sum``, starts as ``initial_accumulator_value``
-    
+
     Per-step scalars (float64; ``step`` counts from 1):
 
     .. code-block:: text
 
         clr = lr / (1 + (step - 1) * lr_decay)
-    
+
     Update, per element (``p`` parameter, ``g`` gradient), in order:
 
     .. code-block:: text
@@ -50,11 +50,11 @@ class Adagrad(Optimizer):
         g = g + weight_decay * p
         sum = sum + g * g
         p = p - clr * (g / (sqrt(sum) + eps))
-    
+
     References:
 
     - Duchi, Hazan & Singer, Adaptive Subgradient Methods for Online Learning and Stochastic Optimization, JMLR 2011
-    
+
     Example:
 
     >>> import numpy as np

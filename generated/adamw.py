@@ -26,25 +26,25 @@ class AdamW(Optimizer):
     - ``betas`` (β₁, β₂) = ``(0.9, 0.999)``, beta1 >= 0 and < 1; beta2 >= 0 and < 1: beta1: decay of the first moment; beta2: decay of the second moment (also ``beta1``, ``beta2``)
     - ``eps`` (ε) = ``1e-08``, >= 0: added to the denominator (also ``epsilon``)
     - ``weight_decay`` (λ) = ``0.01``, >= 0: decoupled weight decay
-    
+
     Flags (compile-time kernel variants):
 
     - ``amsgrad`` = ``False``: use the running maximum of the second moment (AMSGrad)
     - ``maximize`` = ``False``: maximize the objective instead of minimizing
-    
+
     State per parameter (``state_dict`` keys, besides ``step``):
 
     - ``exp_avg``, starts as zeros
     - ``exp_avg_sq``, starts as zeros
     - ``max_exp_avg_sq``, starts as zeros, present when ``amsgrad``
-    
+
     Per-step scalars (float64; ``step`` counts from 1):
 
     .. code-block:: text
 
         bc1 = 1 - beta1 ** step
         bc2 = 1 - beta2 ** step
-    
+
     Update, per element (``p`` parameter, ``g`` gradient), in order:
 
     .. code-block:: text
@@ -56,12 +56,12 @@ class AdamW(Optimizer):
         max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)   if amsgrad
         v = max_exp_avg_sq if amsgrad else exp_avg_sq
         p = p - (lr / bc1) * (exp_avg / (sqrt(v) / sqrt(bc2) + eps))
-    
+
     References:
 
     - Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019
     - Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015
-    
+
     Example:
 
     >>> import numpy as np

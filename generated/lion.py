@@ -25,11 +25,11 @@ class Lion(Optimizer):
     - ``lr`` (γ) = ``0.0001``, >= 0: learning rate (also ``learning_rate``)
     - ``betas`` (β₁, β₂) = ``(0.9, 0.99)``, beta1 >= 0 and < 1; beta2 >= 0 and < 1: beta1: interpolation factor of the update; beta2: decay of the momentum (also ``beta1``, ``beta2``)
     - ``weight_decay`` (λ) = ``0.0``, >= 0: decoupled weight decay
-    
+
     State per parameter (``state_dict`` keys, besides ``step``):
 
     - ``exp_avg``, starts as zeros
-    
+
     Update, per element (``p`` parameter, ``g`` gradient), in order:
 
     .. code-block:: text
@@ -37,11 +37,11 @@ class Lion(Optimizer):
         p = p * (1 - lr * weight_decay)
         p = p - lr * sign(beta1 * exp_avg + (1 - beta1) * g)
         exp_avg = beta2 * exp_avg + (1 - beta2) * g
-    
+
     References:
 
     - Chen et al., Symbolic Discovery of Optimization Algorithms, NeurIPS 2023
-    
+
     Example:
 
     >>> import numpy as np

@@ -27,22 +27,22 @@ class RMSprop(Optimizer):
     - ``eps`` (ε) = ``1e-08``, >= 0: added to the denominator (also ``epsilon``)
     - ``weight_decay`` (λ) = ``0.0``, >= 0: L2 penalty added to the gradient
     - ``momentum`` (μ) = ``0.0``, >= 0: momentum factor
-    
+
     Flags (compile-time kernel variants):
 
     - ``centered`` = ``False``: normalize by the variance estimate instead of the second moment
     - ``maximize`` = ``False``: maximize the objective instead of minimizing
-    
+
     Derived variants (chosen each step from the hyperparameters):
 
     - ``use_momentum`` when ``momentum > 0``: keep a momentum buffer
-    
+
     State per parameter (``state_dict`` keys, besides ``step``):
 
     - ``square_avg``, starts as zeros
     - ``momentum_buffer``, starts as zeros, present when ``use_momentum``
     - ``grad_avg``, starts as zeros, present when ``centered``
-    
+
     Update, per element (``p`` parameter, ``g`` gradient), in order:
 
     .. code-block:: text
@@ -56,12 +56,12 @@ class RMSprop(Optimizer):
         momentum_buffer = momentum * momentum_buffer + g / avg        if use_momentum
         p = p - lr * momentum_buffer                                  if use_momentum
         p = p - lr * (g / avg)                                        if not use_momentum
-    
+
     References:
 
     - Hinton, Neural Networks for Machine Learning, Lecture 6e (2012)
     - Graves, Generating Sequences With Recurrent Neural Networks, 2013 (centered form)
-    
+
     Example:
 
     >>> import numpy as np

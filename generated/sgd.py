@@ -27,20 +27,20 @@ class SGD(Optimizer):
     - ``momentum`` (μ) = ``0.0``, >= 0: momentum factor
     - ``dampening`` (τ) = ``0.0``, any finite number: dampening for momentum
     - ``weight_decay`` (λ) = ``0.0``, >= 0: L2 penalty added to the gradient
-    
+
     Flags (compile-time kernel variants):
 
     - ``nesterov`` = ``False``: use Nesterov momentum
     - ``maximize`` = ``False``: maximize the objective instead of minimizing
-    
+
     Derived variants (chosen each step from the hyperparameters):
 
     - ``use_momentum`` when ``momentum != 0``: keep a momentum buffer
-    
+
     State per parameter (``state_dict`` keys, besides ``step``):
 
     - ``momentum_buffer``, starts as the first gradient (as transformed by the statements before it), present when ``use_momentum``
-    
+
     Update, per element (``p`` parameter, ``g`` gradient), in order:
 
     .. code-block:: text
@@ -51,11 +51,11 @@ class SGD(Optimizer):
         g = g + momentum * momentum_buffer                                   if use_momentum and nesterov
         g = momentum_buffer                                                  if use_momentum and not nesterov
         p = p - lr * g
-    
+
     References:
 
     - Sutskever, Martens, Dahl & Hinton, On the importance of initialization and momentum in deep learning, ICML 2013
-    
+
     Example:
 
     >>> import numpy as np
