@@ -11,6 +11,7 @@ norm and fold the scale into their update kernel instead of rewriting grads.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Iterable
 
 import cffi
@@ -20,7 +21,7 @@ from codegen.api import compile_sumsq
 from .parameter import Parameter, check_array
 from .threads import PARALLEL_MIN_ELEMENTS, default_threads, run_rows, split_rows
 
-__all__ = ["clip_grad_norm_", "group_grad_norm", "grad_norm"]
+__all__ = ["clip_grad_norm_", "group_grad_norm", "grad_norm", "GradNormPlan"]
 
 _ffi = cffi.FFI()
 _CHUNK = 1 << 16
@@ -30,26 +31,53 @@ def _address(arr: np.ndarray) -> int:
     return arr.__array_interface__["data"][0]
 
 
+class GradNormPlan:
+    """The L2 norm of a list of gradients in one native pass per dtype; the
+    pointer tables are built once and reused while the same arrays come back
+    (an optimizer keeps one per param group, so clipping allocates nothing)."""
+
+    def __init__(self) -> None:
+        self._refs: list = []
+        self._threads = 0
+        self._parts: list[tuple] = []
+
+    def _matches(self, grads: list[np.ndarray], threads: int) -> bool:
+        return (threads == self._threads and len(grads) == len(self._refs)
+                and all(r() is g for r, g in zip(self._refs, grads)))
+
+    def _build(self, grads: list[np.ndarray], threads: int) -> None:
+        self._refs = [weakref.ref(g) for g in grads]
+        self._threads = threads
+        self._parts = []
+        for dtype in sorted({g.dtype.name for g in grads}):
+            rows = [[min(_CHUNK, g.size - b), _address(g) + b * g.itemsize]
+                    for g in grads if g.dtype.name == dtype for b in range(0, g.size, _CHUNK)]
+            if not rows:
+                continue
+            table = np.array(rows, dtype=np.int64)
+            out = np.zeros(len(rows), dtype=np.float64)
+            fn = _ffi.cast("void(*)(int64_t *, int64_t, int64_t, double *)",
+                           compile_sumsq(dtype).address)
+            tp, op = _ffi.cast("int64_t *", _address(table)), _ffi.cast("double *", _address(out))
+            sizes = table[:, 0]
+            parts = threads if sizes.sum() >= PARALLEL_MIN_ELEMENTS else 1
+            call = (lambda fn, tp, op: lambda a, b: fn(tp, a, b, op))(fn, tp, op)
+            self._parts.append((table, out, call, split_rows(sizes, parts)))
+
+    def __call__(self, grads: list[np.ndarray], threads: int | None = None) -> float:
+        threads = threads or default_threads()
+        if not self._parts or not self._matches(grads, threads):
+            self._build(grads, threads)
+        total = 0.0
+        for _table, out, call, ranges in self._parts:
+            run_rows(call, ranges)
+            total += float(out.sum())
+        return math.sqrt(total)
+
+
 def group_grad_norm(grads: list[np.ndarray], threads: int | None = None) -> float:
-    """L2 norm of all ``grads`` together (float64), computed natively."""
-    total = 0.0
-    for dtype in sorted({g.dtype.name for g in grads}):
-        arrays = [g for g in grads if g.dtype.name == dtype and g.size]
-        if not arrays:
-            continue
-        rows = [[min(_CHUNK, g.size - b), _address(g) + b * g.itemsize]
-                for g in arrays for b in range(0, g.size, _CHUNK)]
-        table = np.array(rows, dtype=np.int64)
-        out = np.zeros(len(rows), dtype=np.float64)
-        kernel = compile_sumsq(dtype)
-        fn = _ffi.cast("void(*)(int64_t *, int64_t, int64_t, double *)", kernel.address)
-        tp = _ffi.cast("int64_t *", _address(table))
-        op = _ffi.cast("double *", _address(out))
-        sizes = table[:, 0]
-        parts = (threads or default_threads()) if sizes.sum() >= PARALLEL_MIN_ELEMENTS else 1
-        run_rows(lambda a, b: fn(tp, a, b, op), split_rows(sizes, parts))
-        total += float(out.sum())
-    return math.sqrt(total)
+    """L2 norm of all ``grads`` together (float64 accumulation), computed natively."""
+    return GradNormPlan()(grads, threads)
 
 
 def grad_norm(grads: list[np.ndarray], norm_type: float = 2.0) -> float:

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 import numpy as np
 
 from codegen.api import Kernel, Spec, SpecProgram, compile_kernel
-from ..clip import group_grad_norm
+from ..clip import GradNormPlan
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
 from .hyper import accepted_names, canonical_group, group_defaults, hyper_values, validate_group
@@ -63,6 +63,7 @@ class Optimizer:
         self.skipped_steps = 0
         self._plans: dict[tuple[int, np.dtype], KernelPlan] = {}
         self._settings: dict[int, _Settings] = {}
+        self._norms: dict[int, GradNormPlan] = {}
         self._checked: dict[Parameter, tuple] = {}
         self._keys = tuple(group_defaults(self.spec))
         if params is not None:
@@ -207,7 +208,8 @@ class Optimizer:
         scale = 1.0
         clip = settings.clip
         if clip is not None:
-            norm = group_grad_norm([p.grad for ps in live.values() for p in ps], self.num_threads)
+            norm_plan = self._norms.setdefault(index, GradNormPlan())
+            norm = norm_plan([p.grad for ps in live.values() for p in ps], self.num_threads)
             self.last_grad_norm = norm
             if not np.isfinite(norm):
                 self.skipped_steps += 1

@@ -64,13 +64,14 @@ def test_widths_agree(path, dtype):
         np.testing.assert_allclose(other, results[0], rtol=rtol, atol=rtol)
 
 
-@pytest.mark.parametrize("cls", [Adam, SGD, Adagrad])
-def test_no_memory_growth_across_steps(cls):
+@pytest.mark.parametrize("cls, clip", [(Adam, None), (SGD, None), (Adagrad, None),
+                                       (AdamW, 1.0)])
+def test_no_memory_growth_across_steps(cls, clip):
     rng = np.random.default_rng(0)
     params = [ot.Parameter(rng.standard_normal(n).astype(np.float32)) for n in (1000, 10, 257)]
     for p in params:
         p.grad = rng.standard_normal(p.data.size).astype(np.float32)
-    opt = cls(params, lr=0.01, **({"momentum": 0.9} if cls is SGD else {}))
+    opt = cls(params, lr=0.01, max_grad_norm=clip, **({"momentum": 0.9} if cls is SGD else {}))
     for _ in range(5):
         opt.step()
     tracemalloc.start()
