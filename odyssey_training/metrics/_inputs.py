@@ -80,6 +80,9 @@ def prepare(preds: object, targets: object, num_classes: int) -> tuple[str, np.n
     if targets.ndim != 1:
         raise ValueError(f"targets must be 1-D (N,) class labels, got shape {targets.shape}")
     targets = _labels(targets, "targets")
+    if preds.ndim not in (1, 2):
+        raise ValueError(f"preds must be (N, C) scores or (N,) labels/scores, got shape "
+                         f"{preds.shape}")
     if preds.shape[:1] != targets.shape:
         raise ValueError(f"preds has {preds.shape[0] if preds.ndim else 'no'} rows but "
                          f"targets has {targets.shape[0]} (preds shape {preds.shape})")
@@ -88,9 +91,6 @@ def prepare(preds: object, targets: object, num_classes: int) -> tuple[str, np.n
             raise ValueError(f"preds has {preds.shape[1]} columns but num_classes is "
                              f"{num_classes} (expected shape (N, {num_classes}))")
         return "scores", _scores(preds, "(N, C) preds"), targets
-    if preds.ndim != 1:
-        raise ValueError(f"preds must be (N, C) scores or (N,) labels/scores, got shape "
-                         f"{preds.shape}")
     if preds.dtype.kind in "iub":
         return "labels", _labels(preds, "(N,) preds"), targets
     if preds.dtype.kind == "f":
