@@ -22,8 +22,8 @@ word  name       meaning
 
 ``status`` (this call's own three words, stored at the end): bad rows (target
 or label prediction outside ``[0, C)``, skipped), NaN rows (rows with a NaN
-score; counted as usual, NaN being the largest value) and hits (``hits``
-sink).  Rows ``[first_row, end_row)`` are processed; threads take disjoint ranges.
+score; counted as usual, NaN being the largest value) and hits (rows whose
+prediction equals the target, or ``topk`` hits; both sinks count them).  Rows ``[first_row, end_row)`` are processed; threads take disjoint ranges.
 
 Per row: load the target, skip the row as bad when it is outside ``[0, C)``,
 predict (:mod:`codegen.lower_metric_rows`), then the sink.  ``confusion`` adds
@@ -77,18 +77,33 @@ class _Kernel(RowLowering):
         entry = b.block
         head, body, latch, bad_row, done = (self.block(n) for n in (
             "row_head", "row_body", "row_latch", "row_bad", "done"))
+        self.latch = latch
         b.branch(head)
 
         self.at(head)
         row = b.phi(I64, "row")
-        names = ("bad", "nan", "hits") + (("pending",) if self.defer else ())
+        names = ["bad", "nan", "hits"] + ["pending"] * self.defer + ["solo"] * bool(
+            self.block_rows)
         acc = {name: b.phi(I64, name) for name in names}
         row.add_incoming(first, entry)
         for name, phi in acc.items():
             phi.add_incoming(self.i64(-1 if name == "pending" else 0), entry)
-        b.cbranch(b.icmp_signed("<", row, last), body, done)
+        exits: list[tuple[ir.Block, dict[str, ir.Value], ir.Value]] = []
+        if self.block_rows:
+            dispatch = self.block("dispatch")
+            b.cbranch(b.icmp_signed("<", row, last), dispatch, done)
+            self.at(dispatch)
+            into_body = self.block_path(row, last, acc, body, exits)
+        else:
+            b.cbranch(b.icmp_signed("<", row, last), body, done)
 
         self.at(body)
+        one_row = dict(acc)
+        if self.block_rows:
+            one_row["solo"] = b.phi(I64, "solo_row")
+            for block, value in into_body:
+                one_row["solo"].add_incoming(value, block)
+        row_next = b.add(row, self.i64(1))
         t = b.load(b.gep(self.targets, [row], source_etype=self.tty), typ=self.tty,
                    align=self.talign)
         t = b.sext(t, I64) if self.tty is I32 else t
@@ -96,26 +111,27 @@ class _Kernel(RowLowering):
         b.cbranch(b.icmp_unsigned("<", t, self.C), predict, bad_row)
         self.at(predict)
         pred, row_nan = getattr(self, f"predict_{spec.predict}")(row, t, bad_row)
-        hit = self.sink(pred, t, acc)
-        nan_inc = b.add(acc["nan"], b.zext(row_nan, I64))
-        hit_inc = b.add(acc["hits"], b.zext(hit, I64))
-        good_end = b.block
+        hit = self.sink(pred, t, one_row)
+        good = {**one_row, "nan": b.add(acc["nan"], b.zext(row_nan, I64)),
+                "hits": b.add(acc["hits"], b.zext(hit, I64))}
+        if self.defer:
+            good["pending"] = self.new_pending
+        exits.append((b.block, good, row_next))
         b.branch(latch)
         self.at(bad_row)
-        bad_inc = b.add(acc["bad"], self.i64(1))
+        exits.append((bad_row, {**one_row, "bad": b.add(acc["bad"], self.i64(1))}, row_next))
         b.branch(latch)
 
         self.at(latch)
-        incoming = {"bad": (acc["bad"], bad_inc), "nan": (nan_inc, acc["nan"]),
-                    "hits": (hit_inc, acc["hits"])}
-        if self.defer:
-            incoming["pending"] = (self.new_pending, acc["pending"])
-        for name, (from_good, from_bad) in incoming.items():
+        for name in names:
             nxt = b.phi(I64, f"{name}_next")
-            nxt.add_incoming(from_good, good_end)
-            nxt.add_incoming(from_bad, bad_row)
+            for block, values, _ in exits:
+                nxt.add_incoming(values[name], block)
             acc[name].add_incoming(nxt, latch)
-        row.add_incoming(b.add(row, self.i64(1)), latch)
+        nxt = b.phi(I64, "row_next")
+        for block, _, value in exits:
+            nxt.add_incoming(value, block)
+        row.add_incoming(nxt, latch)
         b.branch(head)
 
         self.at(done)
@@ -127,6 +143,58 @@ class _Kernel(RowLowering):
             b.store(acc[name], b.gep(status, [self.i64(k)], source_etype=I64))
         b.ret_void()
         return str(self.module)
+
+    def block_path(self, row: ir.Value, last: ir.Value, acc: dict[str, ir.Value],
+                   body: ir.Block, exits: list) -> list[tuple[ir.Block, ir.Value]]:
+        """``R`` rows at once (:meth:`RowLowering.block_argmax`) when all ``R`` targets
+        are valid, no score is NaN and adds need not be atomic; otherwise the next
+        ``R`` rows go through the exact one-row path (``acc["solo"]`` marks where the
+        block path may resume).  Returns the edges into ``body`` with their
+        ``solo`` values; the block's own exit is appended to ``exits``."""
+        b, R = self.b, self.block_rows
+        dispatch = b.block
+        can = b.and_(b.icmp_signed("<=", b.add(row, self.i64(R)), last),
+                     b.icmp_signed(">=", row, acc["solo"]))
+        if self.spec.count == "confusion":
+            can = b.and_(can, b.not_(self.atomic))
+        start, compute, solo, commit = (self.block(n) for n in (
+            "block", "block_compute", "block_solo", "block_commit"))
+        b.cbranch(can, start, body)
+        self.at(start)
+        tv = b.load(b.gep(self.targets, [row], source_etype=self.tty),
+                    typ=ir.VectorType(self.tty, R), align=self.talign)
+        valid = b.icmp_unsigned("<", tv, ir.Constant(tv.type, [self.classes] * R))
+        all_valid = b.icmp_signed("==", b.bitcast(valid, ir.IntType(R)),
+                                  ir.Constant(ir.IntType(R), -1))
+        b.cbranch(all_valid, compute, solo)
+        self.at(compute)
+        pred, maybe_nan = self.block_argmax(row)
+        b.cbranch(maybe_nan, solo, commit)
+        self.at(solo)
+        resume = b.add(row, self.i64(R))
+        b.branch(body)
+
+        self.at(commit)
+        lanes = pred.type
+        if self.tty.width > self.lane_int.width:
+            t = b.trunc(tv, lanes)
+        elif self.tty.width < self.lane_int.width:
+            t = b.sext(tv, lanes)
+        else:
+            t = tv
+        bits = b.bitcast(b.icmp_signed("==", pred, t), ir.IntType(R))
+        ctpop = self.intrinsic(f"llvm.ctpop.i{R}", bits.type, (bits.type,))
+        values = {**acc, "hits": b.add(acc["hits"], b.zext(b.call(ctpop, [bits]), I64))}
+        if self.spec.count == "confusion":
+            cells = b.add(b.mul(t, ir.Constant(lanes, [self.classes] * R)), pred)
+            for r in range(R):
+                cell = b.extract_element(cells, ir.Constant(I32, r))
+                cell = b.zext(cell, I64) if self.lane_int.width < 64 else cell
+                ptr = b.gep(self.dest, [cell], source_etype=I64)
+                b.store(b.add(b.load(ptr, typ=I64, align=8), self.delta), ptr, align=8)
+        exits.append((b.block, values, b.add(row, self.i64(R))))
+        b.branch(self.latch)
+        return [(dispatch, acc["solo"]), (solo, resume)]
 
     # -- sinks -----------------------------------------------------------------
     def setup_counts(self, counts_word: ir.Value, mode: ir.Value) -> None:
@@ -149,23 +217,25 @@ class _Kernel(RowLowering):
         self.at(go)
 
     def sink(self, pred: ir.Value, t: ir.Value, acc: dict[str, ir.Value]) -> ir.Value:
-        """Count the row; returns the hit bit (``hits`` sink) or false.  With
+        """Count the row; returns its hit bit (prediction = target; for ``topk``:
+        target among the top k), which both sinks add to ``status[2]``.  With
         ``self.defer`` the row's cell is prefetched and incremented one good row
         later (``acc["pending"]``), so a cache miss on a large matrix overlaps
         the next row's sweep instead of stalling it."""
         b = self.b
+        hit = pred if self.spec.predict == "topk" else b.icmp_signed("==", pred, t)
         if self.spec.count == "hits":
-            return pred if self.spec.predict == "topk" else b.icmp_signed("==", pred, t)
+            return hit
         cell = b.add(b.mul(t, self.C), pred)
         if not self.defer:
             self.bump(cell)
-            return ir.Constant(I1, 0)
+            return hit
         prefetch = self.intrinsic("llvm.prefetch.p0", ir.VoidType(), (PTR, I32, I32, I32))
         b.call(prefetch, [b.gep(self.dest, [cell], source_etype=I64), ir.Constant(I32, 1),
                           ir.Constant(I32, 3), ir.Constant(I32, 1)])
         self.bump_pending(acc["pending"])
         self.new_pending = cell
-        return ir.Constant(I1, 0)
+        return hit
 
     def bump_pending(self, pending: ir.Value) -> None:
         b = self.b

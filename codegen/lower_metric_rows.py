@@ -2,7 +2,10 @@
 prediction, lowered with llvmlite (see :mod:`codegen.lower_metric` for the ABI).
 
 * ``labels``/``threshold`` read one value per row;
-* ``argmax``/``topk`` sweep the row's classes as explicit ``<W x T>`` vectors
+* ``argmax`` with a compile-time class count and short rows takes ``W`` rows at
+  once (:meth:`RowLowering.block_argmax`: rows transposed in registers, one
+  vector per class, a lane per row);
+* ``argmax``/``topk`` otherwise sweep the row's classes as explicit ``<W x T>`` vectors
   (:meth:`RowLowering.sweep`): full vectors, then one masked load for the tail,
   so nothing past the row (or the array) is read.  Long rows keep ``UNROLL``
   independent lane states, so the loop is not one long dependency chain.
@@ -22,7 +25,8 @@ from llvmlite import ir
 
 from .metric_spec import MetricSpec
 
-__all__ = ["RowLowering", "I1", "I32", "I64", "PTR", "TYPES", "ITEMSIZE", "UNROLL"]
+__all__ = ["RowLowering", "I1", "I32", "I64", "PTR", "TYPES", "ITEMSIZE", "UNROLL",
+           "BLOCK_MAX_ROW_BYTES"]
 
 I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
 PTR = ir.PointerType()
@@ -30,6 +34,8 @@ TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int32": I32, "i
 ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8}
 #: independent accumulators of the class sweep over long rows
 UNROLL = 4
+#: rows up to this many bytes use the block (transposed) argmax when it applies
+BLOCK_MAX_ROW_BYTES = 96
 
 
 def _splat(b: ir.IRBuilder, value: ir.Value, lanes: int) -> ir.Value:
@@ -254,6 +260,64 @@ class RowLowering:
         pred.add_incoming(first, sweep_end)
         pred.add_incoming(j, nan_scan)
         return pred, has_nan
+
+    @property
+    def block_rows(self) -> int:
+        """Rows per block of :meth:`block_argmax` (0: no block path).  It needs the
+        class count at compile time, two 128-bit halves per vector (AVX/AVX2) and
+        short rows (measured: it wins up to ~20 float32 / ~12 float64 classes, then
+        the per-row sweep is faster)."""
+        bits = self.width * self.palign * 8
+        short = self.classes * self.palign <= BLOCK_MAX_ROW_BYTES
+        return self.width if (self.spec.predict == "argmax" and self.classes and short
+                              and bits == 256) else 0
+
+    def block_argmax(self, row0: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """Argmax of the ``R = W`` rows from ``row0`` at once, lane ``r`` = row ``row0 + r``.
+
+        Rows are read in pieces of ``L = W/2`` classes (a masked load past the last
+        class); register ``i`` holds rows ``i`` and ``i + L``, and ``log2 L`` rounds
+        of in-lane zips turn ``L`` registers into one vector per class.  A strict
+        running maximum over the classes keeps each row's first maximum.  NaN is
+        found through the sum of the classes (NaN in, NaN out; an ``inf - inf`` sum
+        also reports NaN and only sends the block to the exact row path).
+        Returns ``(predictions as <R x lane_int>, block may hold a NaN)``."""
+        b, w, C = self.b, self.width, self.classes
+        half = w // 2
+        piece = ir.VectorType(self.pty, half)
+        n = 2 * half
+        lo = [h + i + o for h in (0, half) for i in range(half // 2) for o in (0, n)]
+        hi = [h + half // 2 + i + o for h in (0, half) for i in range(half // 2)
+              for o in (0, n)]
+        masks = [ir.Constant(ir.VectorType(I32, n), m) for m in (lo, hi)]
+        concat = ir.Constant(ir.VectorType(I32, n), list(range(n)))
+        base = b.gep(self.preds, [b.mul(row0, self.i64(C))], source_etype=self.pty)
+        lanes = ir.VectorType(self.lane_int, w)
+        best = index = probe = None
+        for g in range(0, C, half):      # fold each group in at once: few live registers
+            valid = min(half, C - g)
+            mask = ir.Constant(ir.VectorType(I1, half), [int(i < valid) for i in range(half)])
+            neg_inf = ir.Constant(piece, [float("-inf")] * half)
+
+            def load(r: int) -> ir.Value:
+                ptr = b.gep(base, [self.i64(r * C + g)], source_etype=self.pty)
+                if valid == half:
+                    return b.load(ptr, typ=piece, align=self.palign)
+                return self.masked_load(ptr, mask, neg_inf)
+
+            regs = [b.shuffle_vector(load(i), load(i + half), concat) for i in range(half)]
+            for _ in range(int(math.log2(half))):
+                pairs = [(regs[i], regs[i + half // 2]) for i in range(half // 2)]
+                regs = [b.shuffle_vector(x, y, m) for x, y in pairs for m in masks]
+            for j, col in enumerate(regs[:valid], g):
+                if best is None:
+                    best, index, probe = col, ir.Constant(lanes, [0] * w), col
+                    continue
+                up = b.fcmp_ordered(">", col, best)     # strict: the first maximum stays
+                best = b.select(up, col, best)
+                index = b.select(up, ir.Constant(lanes, [j] * w), index)
+                probe = b.fadd(probe, col)
+        return index, self.any_lane(b.sext(b.fcmp_unordered("uno", probe, probe), lanes))
 
     def predict_topk(self, row, t, bad_row):
         """Rank of the target's score: lanes count the classes that beat it."""

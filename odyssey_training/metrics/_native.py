@@ -29,7 +29,7 @@ from ..threads import PARALLEL_MIN_ELEMENTS, default_threads, run_rows
 __all__ = ["count", "kernel_for", "SPECIALIZE_MAX_CLASSES", "SPEC_NAMES"]
 
 #: class counts up to this get a kernel compiled for the exact count
-SPECIALIZE_MAX_CLASSES = 32
+SPECIALIZE_MAX_CLASSES = 64
 #: (preds kind, sink) -> spec name in specs/metrics/
 SPEC_NAMES = {("scores", "confusion"): "argmax_confusion", ("scores", "hits"): "argmax_hits",
               ("labels", "confusion"): "labels_confusion", ("labels", "hits"): "labels_hits",
@@ -75,8 +75,8 @@ def count(kind: str, sink: str, preds: np.ndarray, targets: np.ndarray, num_clas
     """Run one kernel over a prepared batch (see :func:`._inputs.prepare`).
 
     ``sink="confusion"`` adds the batch into ``counts`` (int64 ``(C, C)``, C-contiguous;
-    ``sign=-1`` subtracts it instead) and returns the number of rows;
-    ``"hits"``/``"topk"`` return the number of hits.
+    ``sign=-1`` subtracts it instead).  Every sink returns the number of hits: rows
+    whose prediction equals the target (``"topk"``: whose target is in the top k).
     Raises ``ValueError`` (with nothing counted) for bad labels or rejected NaNs.
     """
     n = targets.shape[0]
@@ -111,7 +111,7 @@ def count(kind: str, sink: str, preds: np.ndarray, targets: np.ndarray, num_clas
             undo = {r: _ffi.cast("int64_t *", _address(status[i])) for i, r in enumerate(ranges)}
             run_rows(lambda a, b: fn(args_ptr, a, b, undo[a, b]), ranges)
         raise ValueError(_message(kind, preds, targets, num_classes, bad, nan_rows))
-    return n if sink == "confusion" else hits
+    return hits
 
 
 def _message(kind: str, preds: np.ndarray, targets: np.ndarray, num_classes: int, bad: int,

@@ -4,8 +4,8 @@ Members computed from confusion counts (ConfusionMatrix, Precision, Recall,
 F1Score) that agree on ``(num_classes, threshold, nan_policy)`` are re-bound to
 one shared :class:`~odyssey_training.metrics.confusion.ConfusionState`, so a
 batch is counted once however many of them there are; an ``Accuracy`` with the
-same settings is fed from that pass too (its hits are the growth of the
-matrix's trace).  Other members (TopKAccuracy, Accuracy without a matching
+same settings is fed from that pass too (the kernel counts the rows whose
+prediction equals the target, the growth of the matrix's trace).  Other members (TopKAccuracy, Accuracy without a matching
 matrix) run their own kernel; ``LossTracker`` members take ``loss=``.
 
 Members that share a state stay linked: update and reset them through the
@@ -96,12 +96,9 @@ class MetricCollection:
         undo: list = []
         try:
             for state in self._states:
-                fed = self._fed.get(id(state), [])
-                before = int(np.trace(state.counts)) if fed else 0
-                rows = state.update(preds, targets)
+                rows, hits = state.update(preds, targets)
                 undo.append(lambda s=state: s.update(preds, targets, sign=-1))
-                for acc in fed:
-                    hits = int(np.trace(state.counts)) - before
+                for acc in self._fed.get(id(state), ()):
                     acc._add(hits, rows)
                     undo.append(lambda a=acc, h=hits, r=rows: a._add(-h, -r))
             trackers = [m for m in self._metrics.values() if isinstance(m, LossTracker)]

@@ -42,13 +42,14 @@ class ConfusionState:
     def key(self) -> tuple[int, float, str]:
         return self.num_classes, self.threshold, self.nan_policy
 
-    def update(self, preds: Any, targets: Any, sign: int = 1) -> int:
+    def update(self, preds: Any, targets: Any, sign: int = 1) -> tuple[int, int]:
         """Count a batch (``sign=-1``: remove a batch counted before, exactly);
-        returns its number of rows."""
+        returns ``(rows, hits)``, hits being the growth of the trace."""
         kind, preds, targets = prepare(preds, targets, self.num_classes)
-        return _native.count(kind, "confusion", preds, targets, self.num_classes,
+        hits = _native.count(kind, "confusion", preds, targets, self.num_classes,
                              counts=self.counts, threshold=self.threshold,
                              nan_policy=self.nan_policy, sign=sign)
+        return targets.shape[0], hits
 
     def reset(self) -> None:
         self.counts.fill(0)

@@ -17,7 +17,7 @@ from hypothesis import settings, strategies as st
 
 SETTINGS = settings(settings.get_profile("metrics-ci" if os.environ.get("CI")
                                          else "metrics-dev"))
-#: <= 32 classes use kernels specialized for the count, larger ones the generic kernel
+#: <= 64 classes use kernels specialized for the count, larger ones the generic kernel
 CLASS_COUNTS = (1, 2, 3, 4, 7, 10, 33, 70)
 
 

@@ -38,8 +38,8 @@ def test_argmax_first_maximum_nan_and_inf(C, dtype):
     x[:3] = -np.inf
     x[3] = np.inf
     t = rng.integers(0, C, size=400)
-    counts, rows = run(x, t, C)
-    assert rows == 400
+    counts, hits = run(x, t, C)
+    assert hits == np.trace(counts) == int((x.argmax(axis=1) == t).sum())
     np.testing.assert_array_equal(counts, np_confusion(t, x.argmax(axis=1), C))
     _, hits = run(x, t, C, sink="hits")
     assert hits == int((x.argmax(axis=1) == t).sum())
@@ -128,3 +128,35 @@ def test_metrics_use_many_threads_on_large_batches(monkeypatch):
     calls.clear()
     acc.update(x[:100], t[:100])                              # small: one call, no pool
     assert calls == []
+
+
+@pytest.mark.parametrize("C", [3, 10, 40])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_status_words_count_bad_and_nan_rows(C, dtype):
+    """The kernel's own counts: bad rows are skipped and counted, NaN rows counted
+    (and predicted as their first NaN), +inf next to -inf is not a NaN."""
+    import cffi
+    ffi = cffi.FFI()
+    rng = np.random.default_rng(C)
+    n = 1000
+    x = rng.standard_normal((n, C)).astype(dtype)
+    x[rng.random(n) < 0.1, 0] = np.nan
+    x[7, :] = -np.inf
+    x[7, C - 1] = np.inf
+    t = rng.integers(0, C, size=n)
+    bad = rng.random(n) < 0.05
+    t[bad] = C + 3
+    fn = _native.kernel_for("argmax_confusion", x.dtype.name, "int64", C)
+    counts = np.zeros((C, C), dtype=np.int64)
+    args = np.array([x.ctypes.data, t.ctypes.data, C, counts.ctypes.data, 1, 0, 0, 0],
+                    dtype=np.int64)
+    status = np.zeros(3, dtype=np.int64)
+    fn(ffi.cast("int64_t *", args.ctypes.data), 0, n, ffi.cast("int64_t *", status.ctypes.data))
+    ok = ~bad
+    assert status[0] == bad.sum()
+    assert status[1] == np.isnan(x[ok]).any(axis=1).sum()
+    assert status[2] == np.trace(counts)
+    np.testing.assert_array_equal(counts, np_confusion(t[ok], x[ok].argmax(axis=1), C))
+    inf_row = ConfusionMatrix(C)                      # nan_policy="raise" accepts it
+    inf_row.update(x[7:8], np.array([0]))
+    assert inf_row.compute()[0, C - 1] == 1
