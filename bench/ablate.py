@@ -1,0 +1,112 @@
+"""Where does an optimizer's step lose to its roofline?  Ablations, interleaved.
+
+Each configuration (SIMD width, runtime chunk size, threads) runs in its own
+subprocess (``ODYSSEY_SIMD_BITS`` is read once per process); inside it, ours,
+the same-traffic roofline, torch fused (the common yardstick across processes)
+and spec variants of the update with less arithmetic run interleaved:
+
+* ``recip``  -- ``sqrt(v) * (1/sqrt(bc2))``: one divide fewer per element
+* ``nodiv``  -- no divide at all (``exp_avg * sqrt(v)``), sqrt kept
+* ``nosqrt`` -- no square root (``exp_avg / (v + eps)``), divide kept
+
+The variants are not optimizers anyone should use; they only say how much
+each instruction costs inside the real memory-bound loop.
+
+    python -m bench.ablate --shapes gpt2 --threads 1 2 --simd-bits 256 512 --chunks 65536
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+__all__ = ["VARIANTS", "variant_class", "main"]
+
+_ADAMW_LAST = "p = p - (lr / bc1) * (exp_avg / (sqrt(v) / sqrt(bc2) + eps))"
+VARIANTS = {
+    "recip": "p = p - (lr / bc1) * (exp_avg / (sqrt(v) * (1 / sqrt(bc2)) + eps))",
+    "nodiv": "p = p - (lr / bc1) * (exp_avg * (sqrt(v) * (1 / sqrt(bc2)) + eps))",
+    "nosqrt": "p = p - (lr / bc1) * (exp_avg / (v + eps))",
+}
+
+
+def variant_class(name: str) -> type:
+    """AdamW with its last statement replaced by ``VARIANTS[name]``."""
+    from codegen.api import load_spec_text
+    from odyssey_training.optimizers import AdamW, Optimizer
+
+    source = AdamW.spec.source
+    if _ADAMW_LAST not in source:
+        raise RuntimeError("the AdamW spec changed; update bench/ablate.py's variants")
+    text = source.replace(_ADAMW_LAST, VARIANTS[name]).replace('name = "AdamW"',
+                                                               f'name = "AdamW_{name}"')
+    spec = load_spec_text(text, path=f"<ablation {name}>")
+    return type(spec.name, (Optimizer,), {"spec": spec, "__module__": __name__})
+
+
+def _child(shapes: str, threads: int, chunk: int | None, seconds: float) -> dict:
+    from odyssey_training.optimizers import plan
+    from . import contenders as C
+    from .optim import _time_group, make_grads
+
+    if chunk:
+        plan.CHUNK = chunk
+    grads = make_grads(shapes, "float32")
+    if C.has_torch():
+        import torch
+        torch.set_num_threads(threads)
+    items = [C.build(name, "adamw", grads, threads, 1.0) for name in
+             ["ours", "roofline"] + (["torch_fused"] if C.has_torch() else [])]
+    for name in VARIANTS:
+        params = [__import__("odyssey_training").Parameter(g * np.float32(20), g) for g in grads]
+        opt = variant_class(name)(params, num_threads=threads)
+        opt.step()
+        items.append(C.Contender(name, opt.step, [opt, params]))
+    times = _time_group(items, (5, 30, seconds), np.random.default_rng(0))
+    from codegen.api import default_target
+    return {"simd_bits": default_target().vector_bits, "chunk": plan.CHUNK, "threads": threads,
+            "median_ms": {k: float(np.median(v)) * 1e3 for k, v in times.items()},
+            "rounds": len(times["ours"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.ablate", description=__doc__.split("\n")[0])
+    ap.add_argument("--shapes", default="gpt2")
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--simd-bits", nargs="+", default=["native"])
+    ap.add_argument("--chunks", nargs="+", type=int, default=[0], help="0 = the runtime's")
+    ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        shapes, threads, chunk = args.child
+        print(json.dumps(_child(shapes, int(threads), int(chunk), args.seconds)))
+        return 0
+    rows = []
+    for bits in args.simd_bits:
+        for chunk in args.chunks:
+            for threads in args.threads:
+                env = dict(os.environ)
+                env.pop("ODYSSEY_SIMD_BITS", None)
+                if bits != "native":
+                    env["ODYSSEY_SIMD_BITS"] = bits
+                cmd = [sys.executable, "-m", "bench.ablate", "--seconds", str(args.seconds),
+                       "--child", args.shapes, str(threads), str(chunk)]
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                m = row["median_ms"]
+                rel = "  ".join(f"{k} {v:.1f} ({m['roofline'] / v:.0%})" for k, v in m.items())
+                print(f"simd {row['simd_bits']} chunk {row['chunk']} t{threads}: {rel}",
+                      flush=True)
+    print(json.dumps(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
