@@ -216,7 +216,10 @@ class RowLowering:
 
     def predict_argmax(self, row, t, bad_row):
         """One sweep keeps, per lane, the first maximum and its class; the row's
-        argmax is the smallest class among the lanes holding the overall maximum."""
+        argmax is the smallest class among the lanes holding the overall maximum.
+        Kernels for a run-time class count (long rows) use :meth:`argmax_two_pass`."""
+        if not self.classes:
+            return self.argmax_two_pass(row)
         b, w = self.b, self.width
         rp, nfull, mask, _ = self.row_vectors(row)
         lanes = ir.VectorType(self.lane_int, w)
@@ -261,6 +264,87 @@ class RowLowering:
         pred.add_incoming(j, nan_scan)
         return pred, has_nan
 
+    def argmax_two_pass(self, row):
+        """Long rows: pass 1 keeps ``UNROLL`` running maxima and sums per lane (a NaN
+        makes its sum NaN); pass 2 re-reads the row, now in L1, up to the first
+        class equal to the maximum.  A NaN sum sends the row to a scalar scan for
+        its first NaN; when that finds none (the sum met ``inf - inf``) pass 2 runs."""
+        b, w = self.b, self.width
+        rp, nfull, mask, _ = self.row_vectors(row)
+        vty = ir.VectorType(self.pty, w)
+        zero = ir.Constant(vty, [0.0] * w)
+        init = {"mx": ir.Constant(vty, [float("-inf")] * w), "sum": zero}
+
+        def step(v, c, st, valid):
+            part = v if valid is None else b.select(valid, v, zero)
+            return {"mx": b.select(b.fcmp_ordered(">", v, st["mx"]), v, st["mx"]),
+                    "sum": b.fadd(st["sum"], part)}
+
+        def merge(p, q):
+            return {"mx": b.select(b.fcmp_ordered(">", q["mx"], p["mx"]), q["mx"], p["mx"]),
+                    "sum": b.fadd(p["sum"], q["sum"])}
+
+        st = self.sweep(rp, nfull, mask, init, step, merge)
+        best = self.splat_max(st["mx"])
+        maybe_nan = self.any_lane(b.sext(b.fcmp_unordered("uno", st["sum"], st["sum"]),
+                                         ir.VectorType(self.lane_int, w)))
+        swept, scan, find, found = b.block, self.block("nan_scan"), self.block("find"), \
+            self.block("argmax")
+        b.cbranch(maybe_nan, scan, find)
+        results: list[tuple[ir.Value, ir.Value, ir.Block]] = []   # (pred, row has NaN, from)
+
+        self.at(scan)
+        j = b.phi(I64, "nan_j")
+        j.add_incoming(self.i64(0), swept)
+        x = b.load(b.gep(rp, [j], source_etype=self.pty), typ=self.pty, align=self.palign)
+        is_nan, j_next = b.fcmp_unordered("uno", x, x), b.add(j, self.i64(1))
+        scan_next = self.block("nan_scan_next")
+        results.append((j, ir.Constant(I1, 1), scan))
+        b.cbranch(is_nan, found, scan_next)
+        self.at(scan_next)
+        j.add_incoming(j_next, scan_next)
+        b.cbranch(b.icmp_signed("<", j_next, self.C), scan, find)
+
+        self.at(find)
+        head, body, miss, tail = (self.block(n) for n in ("find_head", "find_body",
+                                                          "find_next", "find_tail"))
+        b.branch(head)
+        self.at(head)
+        c = b.phi(I64, "find_c")
+        c.add_incoming(self.i64(0), find)
+        b.cbranch(b.icmp_signed("<", c, nfull), body, tail)
+        self.at(body)
+        first = b.mul(c, self.i64(w))
+        bits = b.bitcast(b.fcmp_ordered("==", self.load_vec(b.gep(rp, [first],
+                                                                  source_etype=self.pty)),
+                                        best), ir.IntType(w))
+        results.append((b.add(first, self.cttz(bits)), ir.Constant(I1, 0), body))
+        b.cbranch(b.icmp_unsigned("!=", bits, ir.Constant(bits.type, 0)), found, miss)
+        self.at(miss)
+        c.add_incoming(b.add(c, self.i64(1)), miss)
+        b.branch(head)
+        self.at(tail)
+        v = self.masked_load(b.gep(rp, [b.mul(nfull, self.i64(w))], source_etype=self.pty),
+                             mask, ir.Constant(vty, [float("-inf")] * w))
+        bits = b.bitcast(b.and_(b.fcmp_ordered("==", v, best), mask), ir.IntType(w))
+        last = b.add(b.mul(nfull, self.i64(w)), self.cttz(bits))
+        # no lane matches only if the row is empty of non-NaN values: impossible here
+        results.append((b.select(b.icmp_unsigned("<", last, self.C), last, self.i64(0)),
+                        ir.Constant(I1, 0), tail))
+        b.branch(found)
+
+        self.at(found)
+        pred, row_nan = b.phi(I64, "pred"), b.phi(I1, "row_nan")
+        for value, nan, block in results:
+            pred.add_incoming(value, block)
+            row_nan.add_incoming(nan, block)
+        return pred, row_nan
+
+    def cttz(self, value: ir.Value) -> ir.Value:
+        """Trailing zeros of an integer (its width when zero), as i64."""
+        fn = self.intrinsic(f"llvm.cttz.i{value.type.width}", value.type, (value.type, I1))
+        return self.b.zext(self.b.call(fn, [value, ir.Constant(I1, 0)]), I64)
+
     @property
     def block_rows(self) -> int:
         """Rows per block of :meth:`block_argmax` (0: no block path).  It needs the
@@ -275,8 +359,8 @@ class RowLowering:
     def block_argmax(self, row0: ir.Value) -> tuple[ir.Value, ir.Value]:
         """Argmax of the ``R = W`` rows from ``row0`` at once, lane ``r`` = row ``row0 + r``.
 
-        Rows are read in pieces of ``L = W/2`` classes (a masked load past the last
-        class); register ``i`` holds rows ``i`` and ``i + L``, and ``log2 L`` rounds
+        Rows are read in pieces of ``L = W/2`` classes (the last piece only as wide as
+        the classes left); register ``i`` holds rows ``i`` and ``i + L``, and ``log2 L`` rounds
         of in-lane zips turn ``L`` registers into one vector per class.  A strict
         running maximum over the classes keeps each row's first maximum.  NaN is
         found through the sum of the classes (NaN in, NaN out; an ``inf - inf`` sum
@@ -296,14 +380,18 @@ class RowLowering:
         best = index = probe = None
         for g in range(0, C, half):      # fold each group in at once: few live registers
             valid = min(half, C - g)
-            mask = ir.Constant(ir.VectorType(I1, half), [int(i < valid) for i in range(half)])
-            neg_inf = ir.Constant(piece, [float("-inf")] * half)
+            short = ir.VectorType(self.pty, valid)
+            widen = ir.Constant(ir.VectorType(I32, half),
+                                [i if i < valid else valid for i in range(half)])
+            neg_inf = ir.Constant(short, [float("-inf")] * valid)
 
             def load(r: int) -> ir.Value:
+                """Classes ``g .. g+valid`` of row ``r`` (exactly those: never past the row)."""
                 ptr = b.gep(base, [self.i64(r * C + g)], source_etype=self.pty)
                 if valid == half:
                     return b.load(ptr, typ=piece, align=self.palign)
-                return self.masked_load(ptr, mask, neg_inf)
+                return b.shuffle_vector(b.load(ptr, typ=short, align=self.palign), neg_inf,
+                                        widen)
 
             regs = [b.shuffle_vector(load(i), load(i + half), concat) for i in range(half)]
             for _ in range(int(math.log2(half))):
