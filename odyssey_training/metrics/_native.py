@@ -1,8 +1,8 @@
 """Calling the generated metric kernels (specs in ``specs/metrics/``).
 
 One call of :func:`count` is one pass over a batch: the kernel for the batch's
-(preds kind, dtypes) is chosen, its rows are split over the thread pool for
-large batches, and the per-thread status words are summed.  A batch with a
+(preds kind, dtypes) is chosen, the rows of a large batch are cut into chunks
+that the pool's threads take on demand, and the per-chunk status words are summed.  A batch with a
 label outside ``[0, C)``, or with NaN scores under ``nan_policy="raise"``, is
 rejected as a whole: the counts it already added are removed again by running
 the same kernel over the same rows with ``delta = -1`` (integer adds, so the
@@ -19,6 +19,8 @@ count (fully unrolled class sweep), larger ones read ``C`` at run time.
 
 from __future__ import annotations
 
+import itertools
+
 import cffi
 import numpy as np
 
@@ -30,6 +32,8 @@ __all__ = ["count", "kernel_for", "SPECIALIZE_MAX_CLASSES", "SPEC_NAMES"]
 
 #: class counts up to this get a kernel compiled for the exact count
 SPECIALIZE_MAX_CLASSES = 64
+#: a parallel batch is cut into this many chunks per thread, handed out on demand
+CHUNKS_PER_THREAD = 4
 #: (preds kind, sink) -> spec name in specs/metrics/
 SPEC_NAMES = {("scores", "confusion"): "argmax_confusion", ("scores", "hits"): "argmax_hits",
               ("labels", "confusion"): "labels_confusion", ("labels", "hits"): "labels_hits",
@@ -69,6 +73,30 @@ def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
+def _run(fn, args_ptr, status: np.ndarray, n: int, workers: int) -> None:
+    """Rows ``[0, n)`` in ``len(status)`` contiguous chunks, chunk ``i`` reporting into
+    ``status[i]``.  With several workers each pulls the next chunk when it is done
+    (``next`` on an ``itertools.count`` is atomic under the GIL), so a worker that
+    shares its core with another process takes fewer chunks instead of holding up
+    the call."""
+    chunks = _ranges(n, len(status))
+    slots = [_ffi.cast("int64_t *", _address(status[i])) for i in range(len(chunks))]
+    if workers == 1:
+        for (a, b), slot in zip(chunks, slots):
+            fn(args_ptr, a, b, slot)
+        return
+    ticket = itertools.count()
+
+    def worker(_first: int, _end: int) -> None:
+        while True:
+            i = next(ticket)
+            if i >= len(chunks):
+                return
+            fn(args_ptr, chunks[i][0], chunks[i][1], slots[i])
+
+    run_rows(worker, [(w, w + 1) for w in range(workers)])
+
+
 def count(kind: str, sink: str, preds: np.ndarray, targets: np.ndarray, num_classes: int, *,
           counts: np.ndarray | None = None, k: int = 0, threshold: float = 0.5,
           nan_policy: str = "raise", sign: int = 1, threads: int | None = None) -> int:
@@ -94,22 +122,19 @@ def count(kind: str, sink: str, preds: np.ndarray, targets: np.ndarray, num_clas
     args[_I_MODE] = 0 if parts == 1 else (2 if num_classes * num_classes <= LOCAL_MAX else 1)
     args[_I_K] = k
     args.view(np.float64)[_I_THR] = threshold
-    status = np.zeros((parts, STATUS_WORDS), dtype=np.int64)
+    chunks = 1 if parts == 1 else min(n, parts * CHUNKS_PER_THREAD)
+    status = np.zeros((chunks, STATUS_WORDS), dtype=np.int64)
     args_ptr = _ffi.cast("int64_t *", _address(args))
     if parts == 1:
         fn(args_ptr, 0, n, _ffi.cast("int64_t *", _address(status)))
         bad, nan_rows, hits = (int(v) for v in status[0])
     else:
-        slots = {r: _ffi.cast("int64_t *", _address(status[i]))
-                 for i, r in enumerate(_ranges(n, parts))}
-        run_rows(lambda a, b: fn(args_ptr, a, b, slots[a, b]), list(slots))
+        _run(fn, args_ptr, status, n, parts)
         bad, nan_rows, hits = (int(v) for v in status.sum(axis=0))
     if bad or (nan_rows and nan_policy == "raise"):
         if counts is not None:  # remove what was added: same rows, delta = -1
             args[_I_DELTA] = -sign
-            ranges = list(slots) if parts > 1 else [(0, n)]
-            undo = {r: _ffi.cast("int64_t *", _address(status[i])) for i, r in enumerate(ranges)}
-            run_rows(lambda a, b: fn(args_ptr, a, b, undo[a, b]), ranges)
+            _run(fn, args_ptr, status, n, parts)
         raise ValueError(_message(kind, preds, targets, num_classes, bad, nan_rows))
     return hits
 
