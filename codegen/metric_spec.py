@@ -44,8 +44,9 @@ Sinks:
 * ``hits``:      ``hits += [ŷ_i = t_i]`` (``topk``: ``hits += h_i``).
 
 Every kernel also counts *bad rows* (a target, or a label prediction, outside
-``[0, C)``; such rows are skipped) and *NaN rows* (rows whose scores contain a
-NaN), so the runtime can reject a batch before committing its counts.  The ABI is
+``[0, C)``; such rows are skipped), *NaN rows* (rows whose scores contain a
+NaN), so the runtime can reject a batch and take back its counts, and *hits*
+(the ``confusion`` sink too: the growth of the matrix's trace).  The ABI is
 documented in :mod:`codegen.lower_metric`.
 
 Every error is a :class:`codegen.spec.SpecError` naming the file, the line, the

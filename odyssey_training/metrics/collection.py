@@ -16,7 +16,7 @@ update is all or nothing across the members (see :meth:`MetricCollection.update`
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, ItemsView, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -155,7 +155,7 @@ class MetricCollection:
     def __len__(self) -> int:
         return len(self._metrics)
 
-    def items(self):
+    def items(self) -> ItemsView[str, Metric]:
         return self._metrics.items()
 
     def __repr__(self) -> str:
