@@ -122,7 +122,8 @@ class RowLowering:
         return self.b.load(ptr, typ=ir.VectorType(self.pty, self.width), align=self.palign)
 
     # -- predictors: each returns (prediction or hit, row has NaN) --------------
-    def predict_labels(self, row, t, bad_row):
+    def predict_labels(self, row: ir.Value, t: ir.Value,
+                       bad_row: ir.Block) -> tuple[ir.Value, ir.Value]:
         b = self.b
         p = b.load(b.gep(self.preds, [row], source_etype=self.pty), typ=self.pty,
                    align=self.palign)
@@ -132,14 +133,15 @@ class RowLowering:
         self.at(ok)
         return p, ir.Constant(I1, 0)
 
-    def predict_threshold(self, row, t, bad_row):
+    def predict_threshold(self, row: ir.Value, t: ir.Value,
+                          bad_row: ir.Block) -> tuple[ir.Value, ir.Value]:
         b = self.b
         x = b.load(b.gep(self.preds, [row], source_etype=self.pty), typ=self.pty,
                    align=self.palign)
         pred = b.zext(b.fcmp_unordered(">", x, self.thr), I64)   # NaN > thr: true
         return pred, b.fcmp_unordered("uno", x, x)
 
-    def row_vectors(self, row):
+    def row_vectors(self, row: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
         """Row pointer, full-vector count, tail mask, lane indices (i32)."""
         b, w = self.b, self.width
         rp = b.gep(self.preds, [b.mul(row, self.C)], source_etype=self.pty)
@@ -214,7 +216,8 @@ class RowLowering:
         base = b.trunc(base, self.lane_int) if self.lane_int.width < 64 else base
         return b.add(iota, _splat(b, base, w))
 
-    def predict_argmax(self, row, t, bad_row):
+    def predict_argmax(self, row: ir.Value, t: ir.Value,
+                       bad_row: ir.Block) -> tuple[ir.Value, ir.Value]:
         """One sweep keeps, per lane, the first maximum and its class; the row's
         argmax is the smallest class among the lanes holding the overall maximum.
         Kernels for a run-time class count (long rows) use :meth:`argmax_two_pass`."""
@@ -264,7 +267,7 @@ class RowLowering:
         pred.add_incoming(j, nan_scan)
         return pred, has_nan
 
-    def argmax_two_pass(self, row):
+    def argmax_two_pass(self, row: ir.Value) -> tuple[ir.Value, ir.Value]:
         """Long rows: pass 1 keeps ``UNROLL`` running maxima and sums per lane (a NaN
         makes its sum NaN); pass 2 re-reads the row, now in L1, up to the first
         class equal to the maximum.  A NaN sum sends the row to a scalar scan for
@@ -407,7 +410,8 @@ class RowLowering:
                 probe = b.fadd(probe, col)
         return index, self.any_lane(b.sext(b.fcmp_unordered("uno", probe, probe), lanes))
 
-    def predict_topk(self, row, t, bad_row):
+    def predict_topk(self, row: ir.Value, t: ir.Value,
+                     bad_row: ir.Block) -> tuple[ir.Value, ir.Value]:
         """Rank of the target's score: lanes count the classes that beat it."""
         b, w = self.b, self.width
         cty = ir.VectorType(I32, w)
