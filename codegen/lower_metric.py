@@ -26,7 +26,7 @@ score; counted as usual, NaN being the largest value) and hits (rows whose
 prediction equals the target, or ``topk`` hits; both sinks count them).  Rows ``[first_row, end_row)`` are processed; threads take disjoint ranges.
 
 Per row: load the target, skip the row as bad when it is outside ``[0, C)``,
-predict (:mod:`codegen.lower_metric_rows`), then the sink.  ``confusion`` adds
+predict (:mod:`codegen.lower_metric_rows`, :mod:`codegen.lower_metric_argmax`), then the sink.  ``confusion`` adds
 ``delta`` into ``counts[t*C + ŷ]`` (mode 0/1/2 above); a kernel whose class count
 is only known at run time prefetches the cell and adds it one row later, so a
 cache miss in a large matrix overlaps the next row instead of stalling.  A
@@ -38,7 +38,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .lower_metric_rows import I1, I32, I64, PTR, RowLowering
+from .lower_metric_argmax import ArgmaxLowering
+from .lower_metric_rows import I1, I32, I64, PTR
 from .metric_spec import MetricSpec
 
 __all__ = ["lower_metric", "LOCAL_MAX", "ARGS_WORDS", "STATUS_WORDS", "ARG_INDEX"]
@@ -50,8 +51,8 @@ ARG_INDEX = {"preds": 0, "targets": 1, "C": 2, "counts": 3, "delta": 4, "mode": 
 ARGS_WORDS, STATUS_WORDS = len(ARG_INDEX), 3
 
 
-class _Kernel(RowLowering):
-    """The row loop and the sinks around a :class:`RowLowering` predictor."""
+class _Kernel(ArgmaxLowering):
+    """The row loop and the sinks around the predictors."""
 
     def __init__(self, spec: MetricSpec, preds: str, targets: str, width: int, symbol: str,
                  classes: int = 0):
@@ -146,7 +147,7 @@ class _Kernel(RowLowering):
 
     def block_path(self, row: ir.Value, last: ir.Value, acc: dict[str, ir.Value],
                    body: ir.Block, exits: list) -> list[tuple[ir.Block, ir.Value]]:
-        """``R`` rows at once (:meth:`RowLowering.block_argmax`) when all ``R`` targets
+        """``R`` rows at once (:meth:`ArgmaxLowering.block_argmax`) when all ``R`` targets
         are valid, no score is NaN and adds need not be atomic; otherwise the next
         ``R`` rows go through the exact one-row path (``acc["solo"]`` marks where the
         block path may resume).  Returns the edges into ``body`` with their

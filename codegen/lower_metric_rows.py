@@ -1,18 +1,13 @@
 """Row predictors of the metric kernels: how one row of ``preds`` becomes a
-prediction, lowered with llvmlite (see :mod:`codegen.lower_metric` for the ABI).
+prediction, lowered with llvmlite (see :mod:`codegen.lower_metric` for the ABI;
+``argmax`` lives in :mod:`codegen.lower_metric_argmax`).
 
 * ``labels``/``threshold`` read one value per row;
-* ``argmax`` with a compile-time class count and short rows takes ``W`` rows at
-  once (:meth:`RowLowering.block_argmax`: rows transposed in registers, one
-  vector per class, a lane per row);
-* ``argmax``/``topk`` otherwise sweep the row's classes as explicit ``<W x T>`` vectors
-  (:meth:`RowLowering.sweep`): full vectors, then one masked load for the tail,
-  so nothing past the row (or the array) is read.  Long rows keep ``UNROLL``
-  independent lane states, so the loop is not one long dependency chain.
-  ``argmax`` keeps, per lane, the first maximum and its class, then takes the
-  smallest class among the lanes holding the overall maximum (a butterfly max
-  and an unsigned-min reduction); ``topk`` counts, per lane, the classes that
-  beat the target's score.
+* ``topk`` sweeps the row's classes as explicit ``<W x T>`` vectors
+  (:meth:`RowLowering.sweep`: full vectors, then one masked load for the tail, so
+  nothing past the row or the array is read; long rows keep ``UNROLL``
+  independent lane states, so the loop is not one long dependency chain) and
+  counts, per lane, the classes that beat the target's score.
 
 Float compares carry no fast-math flags: the result must be exact.
 """
@@ -25,8 +20,7 @@ from llvmlite import ir
 
 from .metric_spec import MetricSpec
 
-__all__ = ["RowLowering", "I1", "I32", "I64", "PTR", "TYPES", "ITEMSIZE", "UNROLL",
-           "BLOCK_MAX_ROW_BYTES"]
+__all__ = ["RowLowering", "I1", "I32", "I64", "PTR", "TYPES", "ITEMSIZE", "UNROLL", "splat"]
 
 I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
 PTR = ir.PointerType()
@@ -34,11 +28,9 @@ TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int32": I32, "i
 ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8}
 #: independent accumulators of the class sweep over long rows
 UNROLL = 4
-#: rows up to this many bytes use the block (transposed) argmax when it applies
-BLOCK_MAX_ROW_BYTES = 96
 
 
-def _splat(b: ir.IRBuilder, value: ir.Value, lanes: int) -> ir.Value:
+def splat(b: ir.IRBuilder, value: ir.Value, lanes: int) -> ir.Value:
     vec_ty = ir.VectorType(value.type, lanes)
     vec = b.insert_element(ir.Constant(vec_ty, ir.Undefined), value, ir.Constant(I32, 0))
     return b.shuffle_vector(vec, ir.Constant(vec_ty, ir.Undefined),
@@ -48,6 +40,8 @@ def _splat(b: ir.IRBuilder, value: ir.Value, lanes: int) -> ir.Value:
 class RowLowering:
     """Builder state shared by the kernel and its predictors; ``self.b`` moves from
     block to block.  Subclasses set ``preds``, ``C`` and ``k`` before predicting."""
+
+    block_rows = 0     # rows one block step predicts at once (see ArgmaxLowering)
 
     def __init__(self, spec: MetricSpec, preds: str, targets: str, width: int, symbol: str,
                  classes: int = 0):
@@ -148,7 +142,7 @@ class RowLowering:
         nfull = b.lshr(self.C, self.i64(int(math.log2(w))))
         rem = b.and_(self.C, self.i64(w - 1))
         iota = ir.Constant(ir.VectorType(I32, w), list(range(w)))
-        mask = b.icmp_unsigned("<", iota, _splat(b, b.trunc(rem, I32), w))
+        mask = b.icmp_unsigned("<", iota, splat(b, b.trunc(rem, I32), w))
         return rp, nfull, mask, iota
 
     def loop(self, name: str, start: ir.Value, limit: ir.Value, stride: int,
@@ -214,201 +208,12 @@ class RowLowering:
         iota = ir.Constant(ir.VectorType(self.lane_int, w), list(range(w)))
         base = b.mul(c, self.i64(w))
         base = b.trunc(base, self.lane_int) if self.lane_int.width < 64 else base
-        return b.add(iota, _splat(b, base, w))
-
-    def predict_argmax(self, row: ir.Value, t: ir.Value,
-                       bad_row: ir.Block) -> tuple[ir.Value, ir.Value]:
-        """One sweep keeps, per lane, the first maximum and its class; the row's
-        argmax is the smallest class among the lanes holding the overall maximum.
-        Kernels for a run-time class count (long rows) use :meth:`argmax_two_pass`."""
-        if not self.classes:
-            return self.argmax_two_pass(row)
-        b, w = self.b, self.width
-        rp, nfull, mask, _ = self.row_vectors(row)
-        lanes = ir.VectorType(self.lane_int, w)
-        init = {"mx": ir.Constant(ir.VectorType(self.pty, w), [float("-inf")] * w),
-                "ix": ir.Constant(lanes, list(range(w))), "na": ir.Constant(lanes, [0] * w)}
-
-        def step(v, c, st, valid):
-            gt = b.fcmp_ordered(">", v, st["mx"])     # strict: the first maximum stays
-            return {"mx": b.select(gt, v, st["mx"]),
-                    "ix": b.select(gt, self.lane_index(c), st["ix"]),
-                    "na": b.or_(st["na"], self.nan_lanes(v, valid))}
-
-        def merge(p, q):
-            take = b.or_(b.fcmp_ordered(">", q["mx"], p["mx"]),
-                         b.and_(b.fcmp_ordered("==", q["mx"], p["mx"]),
-                                b.icmp_unsigned("<", q["ix"], p["ix"])))
-            return {"mx": b.select(take, q["mx"], p["mx"]),
-                    "ix": b.select(take, q["ix"], p["ix"]), "na": b.or_(p["na"], q["na"])}
-
-        st = self.sweep(rp, nfull, mask, init, step, merge)
-        at_max = b.fcmp_ordered("==", st["mx"], self.splat_max(st["mx"]))
-        big = ir.Constant(lanes, [(1 << self.lane_int.width) - 1] * w)
-        first = self.reduce("umin", b.select(at_max, st["ix"], big))
-        first = b.zext(first, I64) if self.lane_int.width < 64 else first
-        has_nan = self.any_lane(st["na"])
-        sweep_end, nan_scan, found = b.block, self.block("nan_scan"), self.block("argmax")
-        b.cbranch(has_nan, nan_scan, found)
-
-        # a NaN row predicts its first NaN (NaN is the largest value)
-        self.at(nan_scan)
-        j = b.phi(I64, "nan_j")
-        j.add_incoming(self.i64(0), sweep_end)
-        x = b.load(b.gep(rp, [j], source_etype=self.pty), typ=self.pty, align=self.palign)
-        j_next = b.add(j, self.i64(1))
-        j.add_incoming(j_next, nan_scan)
-        stop = b.or_(b.fcmp_unordered("uno", x, x), b.icmp_signed(">=", j_next, self.C))
-        b.cbranch(stop, found, nan_scan)
-
-        self.at(found)
-        pred = b.phi(I64, "pred")
-        pred.add_incoming(first, sweep_end)
-        pred.add_incoming(j, nan_scan)
-        return pred, has_nan
-
-    def argmax_two_pass(self, row: ir.Value) -> tuple[ir.Value, ir.Value]:
-        """Long rows: pass 1 keeps ``UNROLL`` running maxima and sums per lane (a NaN
-        makes its sum NaN); pass 2 re-reads the row, now in L1, up to the first
-        class equal to the maximum.  A NaN sum sends the row to a scalar scan for
-        its first NaN; when that finds none (the sum met ``inf - inf``) pass 2 runs."""
-        b, w = self.b, self.width
-        rp, nfull, mask, _ = self.row_vectors(row)
-        vty = ir.VectorType(self.pty, w)
-        zero = ir.Constant(vty, [0.0] * w)
-        init = {"mx": ir.Constant(vty, [float("-inf")] * w), "sum": zero}
-
-        def step(v, c, st, valid):
-            part = v if valid is None else b.select(valid, v, zero)
-            return {"mx": b.select(b.fcmp_ordered(">", v, st["mx"]), v, st["mx"]),
-                    "sum": b.fadd(st["sum"], part)}
-
-        def merge(p, q):
-            return {"mx": b.select(b.fcmp_ordered(">", q["mx"], p["mx"]), q["mx"], p["mx"]),
-                    "sum": b.fadd(p["sum"], q["sum"])}
-
-        st = self.sweep(rp, nfull, mask, init, step, merge)
-        best = self.splat_max(st["mx"])
-        maybe_nan = self.any_lane(b.sext(b.fcmp_unordered("uno", st["sum"], st["sum"]),
-                                         ir.VectorType(self.lane_int, w)))
-        swept, scan, find, found = b.block, self.block("nan_scan"), self.block("find"), \
-            self.block("argmax")
-        b.cbranch(maybe_nan, scan, find)
-        results: list[tuple[ir.Value, ir.Value, ir.Block]] = []   # (pred, row has NaN, from)
-
-        self.at(scan)
-        j = b.phi(I64, "nan_j")
-        j.add_incoming(self.i64(0), swept)
-        x = b.load(b.gep(rp, [j], source_etype=self.pty), typ=self.pty, align=self.palign)
-        is_nan, j_next = b.fcmp_unordered("uno", x, x), b.add(j, self.i64(1))
-        scan_next = self.block("nan_scan_next")
-        results.append((j, ir.Constant(I1, 1), scan))
-        b.cbranch(is_nan, found, scan_next)
-        self.at(scan_next)
-        j.add_incoming(j_next, scan_next)
-        b.cbranch(b.icmp_signed("<", j_next, self.C), scan, find)
-
-        self.at(find)
-        head, body, miss, tail = (self.block(n) for n in ("find_head", "find_body",
-                                                          "find_next", "find_tail"))
-        b.branch(head)
-        self.at(head)
-        c = b.phi(I64, "find_c")
-        c.add_incoming(self.i64(0), find)
-        b.cbranch(b.icmp_signed("<", c, nfull), body, tail)
-        self.at(body)
-        first = b.mul(c, self.i64(w))
-        bits = b.bitcast(b.fcmp_ordered("==", self.load_vec(b.gep(rp, [first],
-                                                                  source_etype=self.pty)),
-                                        best), ir.IntType(w))
-        results.append((b.add(first, self.cttz(bits)), ir.Constant(I1, 0), body))
-        b.cbranch(b.icmp_unsigned("!=", bits, ir.Constant(bits.type, 0)), found, miss)
-        self.at(miss)
-        c.add_incoming(b.add(c, self.i64(1)), miss)
-        b.branch(head)
-        self.at(tail)
-        v = self.masked_load(b.gep(rp, [b.mul(nfull, self.i64(w))], source_etype=self.pty),
-                             mask, ir.Constant(vty, [float("-inf")] * w))
-        bits = b.bitcast(b.and_(b.fcmp_ordered("==", v, best), mask), ir.IntType(w))
-        last = b.add(b.mul(nfull, self.i64(w)), self.cttz(bits))
-        # no lane matches only if the row is empty of non-NaN values: impossible here
-        results.append((b.select(b.icmp_unsigned("<", last, self.C), last, self.i64(0)),
-                        ir.Constant(I1, 0), tail))
-        b.branch(found)
-
-        self.at(found)
-        pred, row_nan = b.phi(I64, "pred"), b.phi(I1, "row_nan")
-        for value, nan, block in results:
-            pred.add_incoming(value, block)
-            row_nan.add_incoming(nan, block)
-        return pred, row_nan
+        return b.add(iota, splat(b, base, w))
 
     def cttz(self, value: ir.Value) -> ir.Value:
         """Trailing zeros of an integer (its width when zero), as i64."""
         fn = self.intrinsic(f"llvm.cttz.i{value.type.width}", value.type, (value.type, I1))
         return self.b.zext(self.b.call(fn, [value, ir.Constant(I1, 0)]), I64)
-
-    @property
-    def block_rows(self) -> int:
-        """Rows per block of :meth:`block_argmax` (0: no block path).  It needs the
-        class count at compile time, two 128-bit halves per vector (AVX/AVX2) and
-        short rows (measured: it wins up to ~20 float32 / ~12 float64 classes, then
-        the per-row sweep is faster)."""
-        bits = self.width * self.palign * 8
-        short = self.classes * self.palign <= BLOCK_MAX_ROW_BYTES
-        return self.width if (self.spec.predict == "argmax" and self.classes and short
-                              and bits == 256) else 0
-
-    def block_argmax(self, row0: ir.Value) -> tuple[ir.Value, ir.Value]:
-        """Argmax of the ``R = W`` rows from ``row0`` at once, lane ``r`` = row ``row0 + r``.
-
-        Rows are read in pieces of ``L = W/2`` classes (the last piece only as wide as
-        the classes left); register ``i`` holds rows ``i`` and ``i + L``, and ``log2 L`` rounds
-        of in-lane zips turn ``L`` registers into one vector per class.  A strict
-        running maximum over the classes keeps each row's first maximum.  NaN is
-        found through the sum of the classes (NaN in, NaN out; an ``inf - inf`` sum
-        also reports NaN and only sends the block to the exact row path).
-        Returns ``(predictions as <R x lane_int>, block may hold a NaN)``."""
-        b, w, C = self.b, self.width, self.classes
-        half = w // 2
-        piece = ir.VectorType(self.pty, half)
-        n = 2 * half
-        lo = [h + i + o for h in (0, half) for i in range(half // 2) for o in (0, n)]
-        hi = [h + half // 2 + i + o for h in (0, half) for i in range(half // 2)
-              for o in (0, n)]
-        masks = [ir.Constant(ir.VectorType(I32, n), m) for m in (lo, hi)]
-        concat = ir.Constant(ir.VectorType(I32, n), list(range(n)))
-        base = b.gep(self.preds, [b.mul(row0, self.i64(C))], source_etype=self.pty)
-        lanes = ir.VectorType(self.lane_int, w)
-        best = index = probe = None
-        for g in range(0, C, half):      # fold each group in at once: few live registers
-            valid = min(half, C - g)
-            short = ir.VectorType(self.pty, valid)
-            widen = ir.Constant(ir.VectorType(I32, half),
-                                [i if i < valid else valid for i in range(half)])
-            neg_inf = ir.Constant(short, [float("-inf")] * valid)
-
-            def load(r: int) -> ir.Value:
-                """Classes ``g .. g+valid`` of row ``r`` (exactly those: never past the row)."""
-                ptr = b.gep(base, [self.i64(r * C + g)], source_etype=self.pty)
-                if valid == half:
-                    return b.load(ptr, typ=piece, align=self.palign)
-                return b.shuffle_vector(b.load(ptr, typ=short, align=self.palign), neg_inf,
-                                        widen)
-
-            regs = [b.shuffle_vector(load(i), load(i + half), concat) for i in range(half)]
-            for _ in range(int(math.log2(half))):
-                pairs = [(regs[i], regs[i + half // 2]) for i in range(half // 2)]
-                regs = [b.shuffle_vector(x, y, m) for x, y in pairs for m in masks]
-            for j, col in enumerate(regs[:valid], g):
-                if best is None:
-                    best, index, probe = col, ir.Constant(lanes, [0] * w), col
-                    continue
-                up = b.fcmp_ordered(">", col, best)     # strict: the first maximum stays
-                best = b.select(up, col, best)
-                index = b.select(up, ir.Constant(lanes, [j] * w), index)
-                probe = b.fadd(probe, col)
-        return index, self.any_lane(b.sext(b.fcmp_unordered("uno", probe, probe), lanes))
 
     def predict_topk(self, row: ir.Value, t: ir.Value,
                      bad_row: ir.Block) -> tuple[ir.Value, ir.Value]:
@@ -418,8 +223,8 @@ class RowLowering:
         rp, nfull, mask, iota = self.row_vectors(row)
         s = b.load(b.gep(rp, [t], source_etype=self.pty), typ=self.pty, align=self.palign)
         s_nan = b.fcmp_unordered("uno", s, s)
-        ss, t_lanes = _splat(b, s, w), _splat(b, b.trunc(t, I32), w)
-        s_nan_lanes, s_num_lanes = _splat(b, s_nan, w), _splat(b, b.not_(s_nan), w)
+        ss, t_lanes = splat(b, s, w), splat(b, b.trunc(t, I32), w)
+        s_nan_lanes, s_num_lanes = splat(b, s_nan, w), splat(b, b.not_(s_nan), w)
         tie = "<" if self.spec.ties == "first" else ">"
         init = {"cnt": ir.Constant(cty, [0] * w),
                 "na": ir.Constant(ir.VectorType(self.lane_int, w), [0] * w)}
@@ -428,7 +233,7 @@ class RowLowering:
             v_nan = b.fcmp_unordered("uno", v, v)
             gt = b.or_(b.fcmp_ordered(">", v, ss), b.and_(v_nan, s_num_lanes))
             eq = b.or_(b.fcmp_ordered("==", v, ss), b.and_(v_nan, s_nan_lanes))
-            idx = b.add(iota, _splat(b, b.trunc(b.mul(c, self.i64(w)), I32), w))
+            idx = b.add(iota, splat(b, b.trunc(b.mul(c, self.i64(w)), I32), w))
             beat = b.or_(gt, b.and_(eq, b.icmp_signed(tie, idx, t_lanes)))
             beat = beat if valid is None else b.and_(beat, valid)
             return {"cnt": b.sub(st["cnt"], b.sext(beat, cty)),
