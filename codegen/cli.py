@@ -13,6 +13,7 @@ from . import cache
 from .api import (STATS, compile_kernel, compile_sumsq, kernel_assembly, kernel_llvm_ir,
                   load_spec_file)
 from .ir import DTYPES, build_ir
+from .metric_cli import add_metric_commands
 from .render import module_name, relative, render_module, render_package_init
 from .spec import Spec, SpecError
 from .target import Target, TargetError, known_cpus, named_target, default_target
@@ -186,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cache", help="show or clear the kernel cache")
     c.add_argument("action", choices=("info", "clear"))
     c.set_defaults(func=cmd_cache)
+    add_metric_commands(sub)
     return parser
 
 

@@ -222,6 +222,10 @@ class _SpecReader:
             raise self.error("'name' must be an identifier", str(name), "e.g. name = \"Adam\"",
                              locate="name")
         kind = data.get("kind", "optimizer")
+        if kind == "metric":
+            raise self.error("a metric spec, not an optimizer spec (metric specs are read by "
+                             "codegen.metric_spec and `odyssey-codegen metrics ...`)", str(kind),
+                             "kind = \"optimizer\"", locate="kind")
         if kind != "optimizer":
             raise self.error("unsupported kind", str(kind), "\"optimizer\"", locate="kind")
         doc = data.get("doc", "")
