@@ -214,13 +214,6 @@ class _SpecReader:
     def read(self, data: dict[str, Any]) -> Spec:
         known = {"name", "kind", "doc", "references", "hyper", "flags", "state", "scalars",
                  "update", "checks"}
-        for key in data:
-            if key not in known:
-                raise self.error("unknown top-level key", key, ", ".join(sorted(known)))
-        name = data.get("name")
-        if not isinstance(name, str) or not _IDENT.match(name):
-            raise self.error("'name' must be an identifier", str(name), "e.g. name = \"Adam\"",
-                             locate="name")
         kind = data.get("kind", "optimizer")
         if kind == "metric":
             raise self.error("a metric spec, not an optimizer spec (metric specs are read by "
@@ -228,6 +221,13 @@ class _SpecReader:
                              "kind = \"optimizer\"", locate="kind")
         if kind != "optimizer":
             raise self.error("unsupported kind", str(kind), "\"optimizer\"", locate="kind")
+        for key in data:
+            if key not in known:
+                raise self.error("unknown top-level key", key, ", ".join(sorted(known)))
+        name = data.get("name")
+        if not isinstance(name, str) or not _IDENT.match(name):
+            raise self.error("'name' must be an identifier", str(name), "e.g. name = \"Adam\"",
+                             locate="name")
         doc = data.get("doc", "")
         refs = data.get("references", [])
         if not isinstance(doc, str) or not isinstance(refs, list):
