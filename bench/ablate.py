@@ -13,6 +13,11 @@ The variants are not optimizers anyone should use; they only say how much
 each instruction costs inside the real memory-bound loop.
 
     python -m bench.ablate --shapes gpt2 --threads 1 2 --simd-bits 256 512 --chunks 65536
+
+``--norm`` instead times the gradient-norm pass of ``max_grad_norm`` with the
+sum-of-squares kernel compiled at several widths (more lanes = more independent
+float64 accumulator chains), against a NumPy read pass (``x.max()``) as the
+read-bandwidth yardstick, interleaved in one process.
 """
 
 from __future__ import annotations
@@ -74,6 +79,37 @@ def _child(shapes: str, threads: int, chunk: int | None, seconds: float) -> dict
             "rounds": len(times["ours"])}
 
 
+def _norms(shapes: str, threads: list[int], widths: list[int], seconds: float) -> list[dict]:
+    import functools
+
+    from codegen import api
+    from odyssey_training import clip
+    from . import contenders as C
+    from .optim import _time_group, make_grads
+
+    grads = make_grads(shapes, "float32")
+    rows = []
+    for t in threads:
+        items = [C.Contender("numpy_max_pass", lambda: [g.max() for g in grads])]
+        for width in widths:
+            plan = clip.GradNormPlan()
+            real = clip.compile_sumsq
+            clip.compile_sumsq = functools.partial(api.compile_sumsq, width=width)
+            try:
+                plan(grads, t)
+            finally:
+                clip.compile_sumsq = real
+            items.append(C.Contender(f"sumsq_w{width}", functools.partial(plan, grads, t)))
+        times = _time_group(items, (5, 50, seconds), np.random.default_rng(0))
+        nbytes = sum(g.nbytes for g in grads)
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        rows.append({"threads": t, "median_ms": {k: v * 1e3 for k, v in med.items()},
+                     "gbps": {k: nbytes / v / 1e9 for k, v in med.items()}})
+        print(f"norm t{t}: " + "  ".join(f"{k} {v * 1e3:.1f} ms ({nbytes / v / 1e9:.1f} GB/s)"
+                                         for k, v in med.items()), flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.ablate", description=__doc__.split("\n")[0])
     ap.add_argument("--shapes", default="gpt2")
@@ -81,8 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--simd-bits", nargs="+", default=["native"])
     ap.add_argument("--chunks", nargs="+", type=int, default=[0], help="0 = the runtime's")
     ap.add_argument("--seconds", type=float, default=12.0)
+    ap.add_argument("--norm", action="store_true", help="time the gradient-norm pass instead")
+    ap.add_argument("--widths", nargs="+", type=int, default=[8, 16, 32],
+                    help="with --norm: sum-of-squares kernel widths (elements)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.norm:
+        print(json.dumps(_norms(args.shapes, args.threads, args.widths, args.seconds)))
+        return 0
     if args.child:
         shapes, threads, chunk = args.child
         print(json.dumps(_child(shapes, int(threads), int(chunk), args.seconds)))

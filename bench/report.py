@@ -53,6 +53,21 @@ def machine_info() -> dict:
             "numpy": np.__version__}
 
 
+def git_state() -> str | None:
+    """``<short commit>`` (``+dirty`` when tracked files differ), or None outside git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, text=True, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty.strip() else "")
+
+
 def _time(seconds: float, unit: str) -> str:
     return f"{seconds * 1e6:.1f}" if unit == "us" else f"{seconds * 1e3:.2f}"
 
@@ -181,6 +196,23 @@ def _table(cases: list[dict], shapes: str) -> list[str]:
     return lines + [""]
 
 
+def _torch_thread_note(results: dict) -> list[str]:
+    """Flag cases where torch got slower with more threads (starved OpenMP workers)."""
+    by_key: dict[tuple, dict[int, float]] = {}
+    for c in results["cases"]:
+        if "torch_fused" in c["median_s"]:
+            key = (c["optimizer"], c["dtype"], c["shapes"])
+            by_key.setdefault(key, {})[c["threads"]] = c["median_s"]["torch_fused"]
+    bad = [f"{o} {d} {s} ({v[max(v)] / v[min(v)]:.1f}x)" for (o, d, s), v in by_key.items()
+           if len(v) > 1 and v[max(v)] > 1.5 * v[min(v)]]
+    if not bad:
+        return []
+    return [f"**torch with {max(c['threads'] for c in results['cases'])} threads was slower "
+            f"than with 1** (fused step time ratio) in: {', '.join(bad)}. Its OpenMP workers "
+            "were starved by other processes, so those multi-threaded ratios against torch "
+            "overstate our lead and their PASSes should not be trusted.", ""]
+
+
 def _load_note(results: dict) -> list[str]:
     """A warning when other processes competed for the cores during the run."""
     loads = [x for c in results["cases"] for x in c.get("loadavg_1min", [])]
@@ -207,6 +239,7 @@ def markdown(results: dict) -> str:
     peers = results.get("peers", {})
     lines = [BEGIN, "## Optimizer step benchmark (`bench/optim.py`)", "",
              f"- command: `{results['command']}`", f"- date: {results['date']}",
+             f"- code: {results.get('git') or 'unknown'}",
              f"- machine: {m['cpu_model']}, {m['cores']} usable cores, "
              f"{(m['memory_bytes'] or 0) / 2**30:.0f} GiB; LLVM CPU `{m['llvm_cpu']}`, "
              f"SIMD {m['simd_bits']}-bit ({m['simd_bits'] // 32} x f32)"
@@ -216,7 +249,7 @@ def markdown(results: dict) -> str:
              "Medians of interleaved rounds (random order each round, 8 MiB of unrelated "
              "memory touched before every step). `(x)` = peer time / our time, so > 1 means "
              "ours is faster; roofline `%` = same-traffic kernel time / our time.", "",
-             *_load_note(results),
+             *_load_note(results), *_torch_thread_note(results),
              "### Targets", "", "| target | measured | status |", "|---|---|---|"]
     lines += [f"| {t['target']} | {_fmt(t)} | {t['status']} |" for t in results["targets"]]
     lines.append("")
