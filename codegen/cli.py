@@ -15,17 +15,14 @@ from .api import (STATS, compile_kernel, compile_sumsq, kernel_assembly, kernel_
 from .ir import DTYPES, build_ir
 from .metric_cli import add_metric_commands
 from .render import module_name, relative, render_module, render_package_init
-from .spec import Spec, SpecError
+from .spec import Spec, SpecError, standard_spec_dir
 from .target import Target, TargetError, known_cpus, named_target, default_target
 
 __all__ = ["main"]
 
-REPO = Path(__file__).resolve().parent.parent
-
-
 def _spec_dir() -> Path:
     local = Path.cwd() / "specs"
-    return local if local.is_dir() else REPO / "specs"
+    return local if local.is_dir() else standard_spec_dir()
 
 
 def standard_specs() -> list[Path]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from . import cache, jit
 from .lower_metric import ARG_INDEX, ARGS_WORDS, LOCAL_MAX, STATUS_WORDS, lower_metric
 from .metric_spec import MetricSpec, load_metric_spec_file, load_metric_spec_text
-from .spec import SpecError
+from .spec import SpecError, standard_spec_dir
 from .target import Target, default_target
 
 __all__ = ["MetricKernel", "compile_metric", "metric_llvm_ir", "metric_assembly",
@@ -46,8 +46,8 @@ class MetricKernel:
 
 
 def metric_spec_dir() -> Path:
-    """``specs/metrics`` of this source tree."""
-    return Path(__file__).resolve().parent.parent / "specs" / "metrics"
+    """The standard metric specs (``specs/metrics``)."""
+    return standard_spec_dir() / "metrics"
 
 
 def standard_metric_specs() -> list[Path]:

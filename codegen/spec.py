@@ -15,7 +15,7 @@ from typing import Any
 
 from .expr import ExprError, Node, parse_expr, names_in
 
-__all__ = ["SpecError", "Hyper", "Flag", "StateBuffer", "ScalarDef", "Statement", "Check",
+__all__ = ["standard_spec_dir", "SpecError", "Hyper", "Flag", "StateBuffer", "ScalarDef", "Statement", "Check",
            "Spec", "load_spec_file", "load_spec_text", "PARAM", "GRAD", "STEP", "RESERVED"]
 
 PARAM, GRAD, STEP = "p", "g", "step"
@@ -160,6 +160,13 @@ class Spec:
             if h.tuple:
                 out.setdefault(h.tuple, []).append(h.name)
         return {k: tuple(v) for k, v in out.items()}
+
+
+def standard_spec_dir() -> Path:
+    """The standard specs: ``specs/`` of the source tree, or the copy a wheel
+    installs as ``codegen/specs``."""
+    installed = Path(__file__).resolve().parent / "specs"
+    return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "specs"
 
 
 def load_spec_file(path: str | Path) -> Spec:
