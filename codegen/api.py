@@ -15,8 +15,6 @@ from typing import Callable, Mapping
 from . import cache, jit
 from .expr import to_function
 from .ir import KernelIR, build_ir
-from .lower_llvm import lower_kernel, row_width
-from .lower_reduce import SUMSQ_ROW_WIDTH, lower_sumsq
 from .spec import Spec, SpecError, load_spec_file, load_spec_text
 from .target import Target, default_target
 
@@ -56,7 +54,7 @@ def kernel_llvm_ir(spec: Spec, flags: Mapping[str, bool], dtype: str, *, width: 
     """The LLVM IR a kernel becomes (after LLVM's O3 pipeline when ``optimized``)."""
     target = target or default_target()
     kir, width, _, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-    text = lower_kernel(kir, width, symbol)
+    text = _lower(kir, width, symbol)
     return str(jit.optimize(text, target)) if optimized else text
 
 
@@ -66,7 +64,19 @@ def kernel_assembly(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
     """The machine code a kernel becomes, as assembly text."""
     target = target or default_target()
     kir, width, _, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-    return jit.emit_assembly(lower_kernel(kir, width, symbol), target)
+    return jit.emit_assembly(_lower(kir, width, symbol), target)
+
+
+# The lowering modules (and llvmlite.ir) are imported only on a cache miss, so a
+# warm start pays for neither.
+def _lower(kir: KernelIR, width: int, symbol: str) -> str:
+    from .lower_llvm import lower_kernel
+    return lower_kernel(kir, width, symbol)
+
+
+def _lower_sumsq(dtype: str, width: int, symbol: str) -> str:
+    from .lower_reduce import lower_sumsq
+    return lower_sumsq(dtype, width, symbol)
 
 
 def load_object(digest: str, symbol: str, render: Callable[[], str], target: Target) -> int:
@@ -101,8 +111,8 @@ def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
 
     def build() -> Kernel:
         kir, w, digest, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-        address = load_object(digest, symbol, lambda: lower_kernel(kir, w, symbol), target)
-        return Kernel(address, symbol, dtype, w, row_width(kir), kir.states, kir.slots)
+        address = load_object(digest, symbol, lambda: _lower(kir, w, symbol), target)
+        return Kernel(address, symbol, dtype, w, kir.row_width, kir.states, kir.slots)
 
     return memoized((spec.source, spec.path, tuple(sorted(flags.items())), dtype, width,
                      scale_grad, target), build)
@@ -139,7 +149,7 @@ def compile_sumsq(dtype: str, *, width: int | None = None,
     def build() -> Kernel:
         digest = hashlib.sha256(f"sumsq {dtype} {width}\n{target.key()}".encode()).hexdigest()
         symbol = f"ody_sumsq_{dtype}_w{width}_{digest[:16]}"
-        address = load_object(digest, symbol, lambda: lower_sumsq(dtype, width, symbol), target)
-        return Kernel(address, symbol, dtype, width, SUMSQ_ROW_WIDTH, (), ())
+        address = load_object(digest, symbol, lambda: _lower_sumsq(dtype, width, symbol), target)
+        return Kernel(address, symbol, dtype, width, 2, (), ())  # rows: [n, x*]
 
     return memoized(("sumsq", dtype, width, target), build)

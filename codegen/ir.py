@@ -54,6 +54,11 @@ class KernelIR:
     body: tuple[Assign, ...]
     stores: tuple[str, ...]       # p and/or state buffers written back
 
+    @property
+    def row_width(self) -> int:
+        """Number of i64 words in one table row."""
+        return 4 + len(self.states)
+
     def text(self) -> str:
         """Canonical text (part of the cache key and of ``show --ir``)."""
         lines = [f"kernel {self.spec_name} dtype={self.dtype} "

@@ -23,7 +23,7 @@ from .expr import (Binary, BoolOp, Call, Compare, IfElse, Name, Node, Not, Num, 
 from .ir import KernelIR, is_uniform
 from .spec import GRAD, PARAM
 
-__all__ = ["FASTMATH", "lower_kernel", "row_width", "ARG_TYPES", "LLVM_TYPES"]
+__all__ = ["FASTMATH", "lower_kernel", "ARG_TYPES", "LLVM_TYPES"]
 
 #: the only fast-math flag optimizer math may carry
 FASTMATH = ("contract",)
@@ -31,11 +31,6 @@ LLVM_TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType()}
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
 ARG_TYPES = (PTR, I64, I64)
-
-
-def row_width(ir_: KernelIR) -> int:
-    """Number of i64 words in one table row."""
-    return 4 + len(ir_.states)
 
 
 def _intrinsic(module: ir.Module, name: str, ty: ir.Type, nargs: int = 1) -> ir.Function:
@@ -180,9 +175,9 @@ def lower_kernel(kir: KernelIR, width: int, symbol: str, triple: str = "",
 
     # row prologue: the row's words, then (lazily) every uniform value
     pro = ir.IRBuilder(row_body)
-    base = pro.mul(row, ir.Constant(I64, row_width(kir)))
+    base = pro.mul(row, ir.Constant(I64, kir.row_width))
     words = [pro.load(pro.gep(table, [pro.add(base, ir.Constant(I64, k))], source_etype=I64),
-                      typ=I64) for k in range(row_width(kir))]
+                      typ=I64) for k in range(kir.row_width)]
     n, scalars = words[0], pro.inttoptr(words[1], PTR, name="scalars")
     names = (PARAM, GRAD) + kir.states
     arrays = {name: pro.inttoptr(words[2 + k], PTR, name=name) for k, name in enumerate(names)}

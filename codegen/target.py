@@ -13,6 +13,7 @@ Environment variables are read here and nowhere else in codegen:
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 import tempfile
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 import llvmlite
 import llvmlite.binding as llvm
+
+from . import cache
 
 __all__ = ["Target", "host_target", "named_target", "default_target", "known_cpus",
            "TargetError", "CODEGEN_VERSION"]
@@ -103,7 +106,25 @@ def vector_bits(cpu: str, features: str) -> tuple[int, int]:
     """(preferred, widest) vector register bits for a CPU.  Preferred is the
     width LLVM's own loop vectorizer picks for it (e.g. 256 on Intel AVX-512
     parts tuned "prefer-256-bit", 512 on Zen 4), read off the code it emits for a
-    probe loop; widest is what an explicit 512-bit operation is lowered to."""
+    probe loop; widest is what an explicit 512-bit operation is lowered to.
+    The answer is kept in the kernel cache (two numbers), so a warm start
+    compiles nothing."""
+    key = hashlib.sha256("|".join(("vector_bits", cpu, features, *_versions(),
+                                   CODEGEN_VERSION)).encode()).hexdigest()
+    stored = cache.read(key)
+    if stored is not None:
+        text = stored.decode("ascii", "replace").split()
+        if len(text) == 2 and all(t in ("128", "256", "512") for t in text):
+            return int(text[0]), int(text[1])
+    bits = _probe_vector_bits(cpu, features)
+    try:
+        cache.write(key, f"{bits[0]} {bits[1]}".encode("ascii"))
+    except OSError:
+        pass
+    return bits
+
+
+def _probe_vector_bits(cpu: str, features: str) -> tuple[int, int]:
     _init_llvm()
     machine = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(
         cpu=cpu, features=features, opt=3)
