@@ -1,6 +1,7 @@
 """The on-disk kernel cache: one flat directory of content-addressed files.
 
-An entry is ``<key>.o``: an 8-byte magic, the SHA-256 of the payload, then the
+An entry is ``<key>.o`` (object code; other small facts, such as the SIMD width
+probe of :mod:`codegen.target`, use another suffix): an 8-byte magic, the SHA-256 of the payload, then the
 payload (an object file).  Writes go to a temp file in the same directory and
 are published with :func:`os.replace`, so readers see a whole entry or none and
 two processes filling the cache at once are safe (both write identical bytes).
@@ -34,16 +35,18 @@ def cache_dir() -> Path:
     return base / "odyssey-training"
 
 
-def _path(key: str) -> Path:
+def _path(key: str, suffix: str) -> Path:
     if not key or not all(c in "0123456789abcdef" for c in key):
         raise ValueError(f"cache keys are lowercase hex digests, got {key!r}")
-    return cache_dir() / f"{key}.o"
+    if suffix not in (".o", ".facts"):
+        raise ValueError(f"unknown cache entry suffix {suffix!r}")
+    return cache_dir() / f"{key}{suffix}"
 
 
-def read(key: str) -> bytes | None:
+def read(key: str, suffix: str = ".o") -> bytes | None:
     """The payload stored under ``key``, or None when absent or corrupt."""
     try:
-        blob = _path(key).read_bytes()
+        blob = _path(key, suffix).read_bytes()
     except OSError:
         return None
     head, digest, payload = blob[:len(MAGIC)], blob[len(MAGIC):len(MAGIC) + _DIGEST], \
@@ -53,9 +56,9 @@ def read(key: str) -> bytes | None:
     return payload
 
 
-def write(key: str, payload: bytes) -> None:
+def write(key: str, payload: bytes, suffix: str = ".o") -> None:
     """Store ``payload`` under ``key`` atomically (temp file + os.replace)."""
-    path = _path(key)
+    path = _path(key, suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=f".{os.getpid()}.tmp",
                                dir=path.parent)
@@ -87,7 +90,7 @@ def clear() -> int:
     if not root.is_dir():
         return 0
     removed = 0
-    for p in list(root.glob("*.o")) + list(root.glob(".*.tmp")):
+    for p in list(root.glob("*.o")) + list(root.glob("*.facts")) + list(root.glob(".*.tmp")):
         try:
             p.unlink()
             removed += p.suffix == ".o"

@@ -111,14 +111,14 @@ def vector_bits(cpu: str, features: str) -> tuple[int, int]:
     compiles nothing."""
     key = hashlib.sha256("|".join(("vector_bits", cpu, features, *_versions(),
                                    CODEGEN_VERSION)).encode()).hexdigest()
-    stored = cache.read(key)
+    stored = cache.read(key, ".facts")
     if stored is not None:
         text = stored.decode("ascii", "replace").split()
         if len(text) == 2 and all(t in ("128", "256", "512") for t in text):
             return int(text[0]), int(text[1])
     bits = _probe_vector_bits(cpu, features)
     try:
-        cache.write(key, f"{bits[0]} {bits[1]}".encode("ascii"))
+        cache.write(key, f"{bits[0]} {bits[1]}".encode("ascii"), ".facts")
     except OSError:
         pass
     return bits
