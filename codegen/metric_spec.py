@@ -56,12 +56,11 @@ offending text and what was expected.  Nothing in a spec is evaluated.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .spec import SpecError
+from .spec import SourceReader, parse_toml, read_source
 
 __all__ = ["MetricSpec", "load_metric_spec_file", "load_metric_spec_text", "PREDICTORS",
            "SINKS", "FLOAT_DTYPES", "INT_DTYPES"]
@@ -109,39 +108,15 @@ class MetricSpec:
 
 def load_metric_spec_file(path: str | Path) -> MetricSpec:
     """Read and validate a metric spec file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(str(path), None, f"cannot read spec: {exc.strerror}") from None
-    return load_metric_spec_text(text, str(path))
+    return load_metric_spec_text(read_source(path), str(path))
 
 
 def load_metric_spec_text(text: str, path: str = "<spec>") -> MetricSpec:
     """Validate metric spec source ``text``; ``path`` is only used in messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise SpecError(path, int(match.group(1)) if match else None,
-                        f"invalid TOML: {exc}") from None
-    return _Reader(path, text).read(data)
+    return _Reader(path, text).read(parse_toml(text, path))
 
 
-class _Reader:
-    def __init__(self, path: str, source: str):
-        self.path, self.source = path, source
-
-    def line_of(self, needle: str) -> int | None:
-        needle = needle.strip()
-        for number, line in enumerate(self.source.splitlines(), 1):
-            if needle and needle in line:
-                return number
-        return None
-
-    def error(self, message: str, text: str = "", expected: str = "",
-              locate: str = "") -> SpecError:
-        return SpecError(self.path, self.line_of(locate or text), message, text, expected)
+class _Reader(SourceReader):
 
     def read(self, data: dict[str, Any]) -> MetricSpec:
         for key in data:

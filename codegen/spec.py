@@ -15,7 +15,7 @@ from typing import Any
 
 from .expr import ExprError, Node, parse_expr, names_in
 
-__all__ = ["standard_spec_dir", "SpecError", "Hyper", "Flag", "StateBuffer", "ScalarDef", "Statement", "Check",
+__all__ = ["standard_spec_dir", "read_source", "parse_toml", "SourceReader", "SpecError", "Hyper", "Flag", "StateBuffer", "ScalarDef", "Statement", "Check",
            "Spec", "load_spec_file", "load_spec_text", "PARAM", "GRAD", "STEP", "RESERVED"]
 
 PARAM, GRAD, STEP = "p", "g", "step"
@@ -169,28 +169,27 @@ def standard_spec_dir() -> Path:
     return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "specs"
 
 
-def load_spec_file(path: str | Path) -> Spec:
-    """Read and validate a spec file."""
-    path = Path(path)
+def read_source(path: str | Path) -> str:
+    """A spec file's text, or a SpecError naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(str(path), None, f"cannot read spec: {exc.strerror}") from None
-    return load_spec_text(text, str(path))
 
 
-def load_spec_text(text: str, path: str = "<spec>") -> Spec:
-    """Validate spec source ``text``; ``path`` is only used in messages."""
+def parse_toml(text: str, path: str) -> dict[str, Any]:
+    """TOML -> dict, or a SpecError with the line TOML complains about."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise SpecError(path, int(match.group(1)) if match else None,
                         f"invalid TOML: {exc}") from None
-    return _SpecReader(path, text).read(data)
 
 
-class _SpecReader:
+class SourceReader:
+    """Base of the spec readers: errors that point at the line holding a text."""
+
     def __init__(self, path: str, source: str):
         self.path, self.source = path, source
 
@@ -204,6 +203,18 @@ class _SpecReader:
     def error(self, message: str, text: str = "", expected: str = "", locate: str = "") -> SpecError:
         return SpecError(self.path, self.line_of(locate or text), message, text, expected)
 
+
+def load_spec_file(path: str | Path) -> Spec:
+    """Read and validate a spec file."""
+    return load_spec_text(read_source(path), str(path))
+
+
+def load_spec_text(text: str, path: str = "<spec>") -> Spec:
+    """Validate spec source ``text``; ``path`` is only used in messages."""
+    return _SpecReader(path, text).read(parse_toml(text, path))
+
+
+class _SpecReader(SourceReader):
     def expr(self, text: Any, what: str, allowed: set[str]) -> Node:
         if not isinstance(text, str):
             raise self.error(f"{what} must be a string expression", repr(text), "a string")
