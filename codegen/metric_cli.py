@@ -2,14 +2,12 @@
 
 ``add_metric_commands(subparsers)`` adds ``metrics list``, ``metrics kernels``
 (compile every standard metric kernel variant into the cache) and ``metrics
-show`` (LLVM IR or assembly of one kernel); ``python -m codegen.metric_cli ...``
-runs them standalone.
+show`` (LLVM IR or assembly of one kernel) to ``odyssey-codegen``.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from .metric_spec import MetricSpec
 from .spec import SpecError
 from .target import Target, TargetError, default_target, named_target
 
-__all__ = ["add_metric_commands", "main"]
+__all__ = ["add_metric_commands"]
 
 
 def _resolve(arg: str) -> MetricSpec:
@@ -99,18 +97,3 @@ def add_metric_commands(sub: "argparse._SubParsersAction") -> argparse.ArgumentP
     s.add_argument("--cpu", help="LLVM CPU name (default: host)")
     s.set_defaults(func=cmd_show)
     return m
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codegen.metric_cli", description=__doc__)
-    add_metric_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["metrics", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except (SpecError, TargetError, ValueError) as exc:
-        print(f"odyssey-codegen metrics: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

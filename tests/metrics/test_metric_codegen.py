@@ -8,7 +8,7 @@ import re
 import llvmlite.binding as llvm
 import pytest
 
-from codegen import metric_cli
+from codegen import cli
 from codegen.lower_metric import lower_metric
 from codegen.metric_api import (compile_metric, load_metric_spec_text, metric_llvm_ir,
                                 standard_metric_spec, standard_metric_specs)
@@ -109,11 +109,11 @@ def test_kernels_are_memoized_and_named_by_variant():
 
 
 def test_cli_verbs(capsys):
-    assert metric_cli.main(["list"]) == 0
+    assert cli.main(["metrics", "list"]) == 0
     assert "topk_hits" in capsys.readouterr().out
-    assert metric_cli.main(["kernels", "labels_hits"]) == 0
+    assert cli.main(["metrics", "kernels", "labels_hits"]) == 0
     assert "4 metric kernels" in capsys.readouterr().out
-    assert metric_cli.main(["show", "argmax_hits", "--classes", "3", "--raw"]) == 0
+    assert cli.main(["metrics", "show", "argmax_hits", "--classes", "3", "--raw"]) == 0
     assert "define void" in capsys.readouterr().out
-    assert metric_cli.main(["show", "no_such"]) == 2
+    assert cli.main(["metrics", "show", "no_such"]) == 2
     assert "no such metric spec" in capsys.readouterr().err
