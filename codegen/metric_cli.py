@@ -16,7 +16,7 @@ from .metric_api import (STATS, compile_metric, load_metric_spec_file, metric_as
                          metric_llvm_ir, standard_metric_specs)
 from .metric_spec import MetricSpec
 from .spec import SpecError
-from .target import Target, TargetError, default_target, named_target
+from .target import Target, default_target, named_target
 
 __all__ = ["add_metric_commands"]
 
