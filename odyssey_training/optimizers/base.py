@@ -65,6 +65,7 @@ class Optimizer:
         self._settings: dict[int, _Settings] = {}
         self._norms: dict[int, GradNormPlan] = {}
         self._checked: dict[Parameter, tuple] = {}
+        self._last: dict[int, tuple] = {}    # per group: params, their array refs, live
         self._keys = tuple(group_defaults(self.spec))
         if params is not None:
             items = list(params)
@@ -141,8 +142,8 @@ class Optimizer:
         if params is not None or grads is not None:
             self._bind(params, grads)
         jobs = [self._prepare(i, g) for i, g in enumerate(self.param_groups)]
-        for index, (settings, live) in enumerate(jobs):
-            self._run(index, settings, live)
+        for index, (settings, live, same) in enumerate(jobs):
+            self._run(index, settings, live, same)
 
     def _bind(self, params: Sequence[Any] | None, grads: Sequence[Any] | None) -> None:
         if params is None or grads is None:
@@ -173,7 +174,7 @@ class Optimizer:
         for a, g in zip(arrays, grads):
             known[id(a)].grad = g
 
-    def _prepare(self, index: int, group: dict[str, Any]) -> tuple[_Settings, dict]:
+    def _prepare(self, index: int, group: dict[str, Any]) -> tuple[_Settings, dict, bool]:
         """Validate a group and pick its tensors; writes nothing.  Values and
         arrays already validated (same objects) are not checked again."""
         fingerprint = tuple(group[k] for k in self._keys)
@@ -185,11 +186,23 @@ class Optimizer:
             settings = _Settings(fingerprint, flags, list(values.values()), values,
                                  group["max_grad_norm"], {})
             self._settings[index] = settings
+        params = group["params"]
+        last = self._last.get(index)
+        if last is not None and last[0] is params and len(last[1]) == len(params):
+            for p, (q, dref, gref) in zip(params, last[1]):
+                g = p.grad
+                if p is not q or (g is None) != (gref is None) or (g is not None and (
+                        gref() is not g or dref() is not p.data or not p.data.flags.writeable)):
+                    break
+            else:  # the very same arrays as the last step: nothing to check or rebuild
+                return settings, last[2], True
         live: dict[np.dtype, list[Parameter]] = {}
+        refs = []
         checked = self._checked
-        for i, p in enumerate(group["params"]):
+        for i, p in enumerate(params):
             g = p.grad
             if g is None:
+                refs.append((p, None, None))
                 continue
             d = p.data
             seen = checked.get(p)
@@ -198,11 +211,15 @@ class Optimizer:
                 check_array(d, f"param {p.name or i}", writable=True)
                 _check_grad(d, g, f"grad of param {p.name or i}")
                 checked[p] = (weakref.ref(d), weakref.ref(g), d.shape)
+            refs.append((p, weakref.ref(d), weakref.ref(g)))
             if d.size:
                 live.setdefault(d.dtype, []).append(p)
-        return settings, live
+        self._last[index] = (params, refs, live)
+        return settings, live, False
 
-    def _run(self, index: int, settings: _Settings, live: dict[np.dtype, list[Parameter]]) -> None:
+    def _run(self, index: int, settings: _Settings, live: dict[np.dtype, list[Parameter]],
+             same: bool) -> None:
+        """Run the group's kernels; ``same``: the arrays are those of the last step."""
         if not live:
             return
         scale = 1.0
@@ -221,7 +238,8 @@ class Optimizer:
                 kernel = settings.kernels[dtype] = compile_kernel(
                     self.spec, settings.flags, _DTYPE_NAMES[dtype], scale_grad=clip is not None)
             plan = self._plans.get((index, dtype))
-            if plan is None or not plan.matches(kernel, params, self.num_threads):
+            if plan is None or not (plan.kernel is kernel and plan.threads == self.num_threads
+                                    if same else plan.matches(kernel, params, self.num_threads)):
                 first = [self._ensure_state(p, kernel.states, settings.values) for p in params]
                 buffers = [[self.state[p][s] for s in kernel.states] for p in params]
                 plan = KernelPlan(kernel, params, buffers, [self.state[p] for p in params],
@@ -315,6 +333,7 @@ class Optimizer:
         self.state = new_state
         self._plans.clear()
         self._settings.clear()
+        self._last.clear()
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
