@@ -88,3 +88,19 @@ def test_max_grad_norm_is_validated():
         AdamW(lr=0.1, max_grad_norm=-1.0)
     with pytest.raises(ValueError, match="max_norm"):
         ot.clip_grad_norm_([np.ones(2)], 0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_norm_covers_every_row_path(dtype):
+    from hypothesis import given, strategies as st
+
+    from odyssey_training.clip import group_grad_norm
+
+    @given(sizes=st.lists(st.integers(0, 300), min_size=1, max_size=4), seed=st.integers(0, 99))
+    def check(sizes, seed):
+        rng = np.random.default_rng(seed)
+        grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
+        expected = math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))
+        assert math.isclose(group_grad_norm(grads), expected, rel_tol=1e-12, abs_tol=1e-300)
+
+    check()
