@@ -19,8 +19,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple, Union
 
 __all__ = [
     "Node", "Num", "Name", "Unary", "Binary", "Compare", "BoolOp", "Not", "Call",
@@ -37,64 +36,55 @@ class ExprError(ValueError):
         self.text = text
 
 
-@dataclass(frozen=True)
-class Node:
-    pass
-
-
-@dataclass(frozen=True)
-class Num(Node):
+# Nodes are immutable named tuples (cheap to create at import and to hash);
+# ``Node`` is their union, for annotations.
+class Num(NamedTuple):
     value: float
 
 
-@dataclass(frozen=True)
-class Name(Node):
+class Name(NamedTuple):
     id: str
 
 
-@dataclass(frozen=True)
-class Unary(Node):
+class Unary(NamedTuple):
     op: str  # "-"
-    operand: Node
+    operand: "Node"
 
 
-@dataclass(frozen=True)
-class Binary(Node):
+class Binary(NamedTuple):
     op: str  # + - * / **
-    left: Node
-    right: Node
+    left: "Node"
+    right: "Node"
 
 
-@dataclass(frozen=True)
-class Compare(Node):
+class Compare(NamedTuple):
     op: str  # < <= > >= == !=
-    left: Node
-    right: Node
+    left: "Node"
+    right: "Node"
 
 
-@dataclass(frozen=True)
-class BoolOp(Node):
+class BoolOp(NamedTuple):
     op: str  # and / or
-    left: Node
-    right: Node
+    left: "Node"
+    right: "Node"
 
 
-@dataclass(frozen=True)
-class Not(Node):
-    operand: Node
+class Not(NamedTuple):
+    operand: "Node"
 
 
-@dataclass(frozen=True)
-class Call(Node):
+class Call(NamedTuple):
     func: str
-    args: tuple[Node, ...]
+    args: tuple["Node", ...]
 
 
-@dataclass(frozen=True)
-class IfElse(Node):
-    cond: Node
-    then: Node
-    orelse: Node
+class IfElse(NamedTuple):
+    cond: "Node"
+    then: "Node"
+    orelse: "Node"
+
+
+Node = Union[Num, Name, Unary, Binary, Compare, BoolOp, Not, Call, IfElse]
 
 
 #: built-in functions: name -> number of arguments

@@ -16,7 +16,7 @@ Passes (each pure, each followed by :func:`verify` in tests and under
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from .expr import (Binary, BoolOp, Call, Compare, IfElse, Name, Node, Not, Num, Unary,
                    children, evaluate, names_in, render)
@@ -33,8 +33,7 @@ class IRError(SpecError):
     """The IR of a variant is inconsistent (raised by :func:`verify`)."""
 
 
-@dataclass(frozen=True)
-class Assign:
+class Assign(NamedTuple):
     target: str
     expr: Node
     text: str = ""

@@ -11,7 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .expr import ExprError, Node, parse_expr, names_in
 
@@ -39,8 +39,7 @@ class SpecError(ValueError):
         super().__init__(f"{where}: {message}{detail}{hint}")
 
 
-@dataclass(frozen=True)
-class Hyper:
+class Hyper(NamedTuple):
     """A run-time scalar hyperparameter."""
     name: str
     default: float
@@ -72,8 +71,7 @@ class Hyper:
                 or (self.below is not None and value >= self.below))
 
 
-@dataclass(frozen=True)
-class Flag:
+class Flag(NamedTuple):
     """A compile-time variant switch; ``derived`` flags are computed from hypers."""
     name: str
     default: bool = False
@@ -82,8 +80,7 @@ class Flag:
     doc: str = ""
 
 
-@dataclass(frozen=True)
-class StateBuffer:
+class StateBuffer(NamedTuple):
     """A per-element buffer, shaped like the parameter."""
     name: str
     init: str = "zeros"          # "zeros", "grad", a hyper name, or a number (as text)
@@ -91,15 +88,13 @@ class StateBuffer:
     when_text: str = ""
 
 
-@dataclass(frozen=True)
-class ScalarDef:
+class ScalarDef(NamedTuple):
     name: str
     expr: Node
     text: str
 
 
-@dataclass(frozen=True)
-class Statement:
+class Statement(NamedTuple):
     target: str
     expr: Node
     cond: Node | None
@@ -107,8 +102,7 @@ class Statement:
     line: int | None
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     expr: Node
     message: str
     text: str
