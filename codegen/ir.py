@@ -22,7 +22,7 @@ from .expr import (Binary, BoolOp, Call, Compare, IfElse, Name, Node, Not, Num, 
                    children, evaluate, names_in, render)
 from .spec import GRAD, PARAM, STEP, Spec, SpecError
 
-__all__ = ["Assign", "KernelIR", "uniform_slots", "resolve_variant", "inline_uniform_locals",
+__all__ = ["Assign", "KernelIR", "map_children", "uniform_slots", "resolve_variant", "inline_uniform_locals",
            "verify", "build_ir", "IRError", "is_uniform", "DTYPES"]
 
 DTYPES = ("float32", "float64")
@@ -92,10 +92,11 @@ def _fold_flags(node: Node, flags: Mapping[str, bool]) -> Node:
     if isinstance(node, Call) and node.func in ("where", "select") and flag_only(node.args[0]):
         chosen = node.args[1] if evaluate(node.args[0], flags) else node.args[2]
         return _fold_flags(chosen, flags)
-    return _rebuild(node, lambda c: _fold_flags(c, flags))
+    return map_children(node, lambda c: _fold_flags(c, flags))
 
 
-def _rebuild(node: Node, f) -> Node:
+def map_children(node: Node, f) -> Node:
+    """``node`` with every direct child ``c`` replaced by ``f(c)``."""
     if isinstance(node, Unary):
         return Unary(node.op, f(node.operand))
     if isinstance(node, Not):
@@ -112,7 +113,7 @@ def _rebuild(node: Node, f) -> Node:
 def _substitute(node: Node, values: Mapping[str, Node]) -> Node:
     if isinstance(node, Name) and node.id in values:
         return values[node.id]
-    return _rebuild(node, lambda c: _substitute(c, values))
+    return map_children(node, lambda c: _substitute(c, values))
 
 
 def resolve_variant(spec: Spec, flags: Mapping[str, bool], dtype: str,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.expr import Node, PythonMath, evaluate, names_in
-from codegen.ir import KernelIR
+from codegen.expr import Name, Node, Num, PythonMath, children, evaluate, names_in
+from codegen.ir import KernelIR, map_children
 
 
 class _ArrayMath:
@@ -22,37 +22,22 @@ class _Evaluator:
     def __init__(self, env, slots, dtype):
         self.env, self.slots, self.dtype = env, slots, dtype
 
-    def eval(self, node: Node):
-        from codegen import expr as E
-        if names_in(node) <= set(self.slots) and not isinstance(node, E.Num):
-            value = evaluate(node, self.slots, PythonMath)
-            return value if isinstance(value, bool) else self.dtype.type(value)
-        if isinstance(node, E.Num):
+    def value(self, node: Node):
+        if names_in(node) <= set(self.slots) and not isinstance(node, Num):
+            out = evaluate(node, self.slots, PythonMath)
+            return out if isinstance(out, bool) else self.dtype.type(out)
+        if isinstance(node, Num):
             return self.dtype.type(node.value)
-        if isinstance(node, E.Name):
+        if isinstance(node, Name):
             return self.env[node.id]
-        kids = [self.eval(c) for c in E.children(node)]
-        sub = {f"_{i}": k for i, k in enumerate(kids)}
-        rebuilt = _replace_children(node, [E.Name(f"_{i}") for i in range(len(kids))])
+        # evaluate the children here, then the node itself over their values
+        kids = [self.value(c) for c in children(node)]
+        names = iter(Name(f"_{i}") for i in range(len(kids)))
+        shallow = map_children(node, lambda _child: next(names))
         with np.errstate(all="ignore"):
-            out = evaluate(rebuilt, sub, _ArrayMath)
+            out = evaluate(shallow, {f"_{i}": k for i, k in enumerate(kids)}, _ArrayMath)
         return out if getattr(out, "dtype", None) == np.bool_ or isinstance(out, bool) \
             else np.asarray(out, dtype=self.dtype)
-
-
-def _replace_children(node: Node, new):
-    from codegen import expr as E
-    if isinstance(node, E.Unary):
-        return E.Unary(node.op, new[0])
-    if isinstance(node, E.Not):
-        return E.Not(new[0])
-    if isinstance(node, (E.Binary, E.Compare, E.BoolOp)):
-        return type(node)(node.op, new[0], new[1])
-    if isinstance(node, E.Call):
-        return E.Call(node.func, tuple(new))
-    if isinstance(node, E.IfElse):
-        return E.IfElse(*new)
-    return node
 
 
 def run_ir(kir: KernelIR, arrays: dict[str, np.ndarray], slots: dict[str, float]) -> dict:
@@ -60,6 +45,6 @@ def run_ir(kir: KernelIR, arrays: dict[str, np.ndarray], slots: dict[str, float]
     dtype = np.dtype(kir.dtype)
     env = {k: v.astype(dtype, copy=True) for k, v in arrays.items()}
     for a in kir.body:
-        value = _Evaluator(env, slots, dtype).eval(a.expr)
+        value = _Evaluator(env, slots, dtype).value(a.expr)
         env[a.target] = np.broadcast_to(np.asarray(value, dtype=dtype), env["p"].shape).copy()
     return {k: env[k] for k in arrays}
