@@ -19,16 +19,11 @@ import numpy as np
 
 from codegen.api import compile_sumsq
 from .parameter import Parameter, check_array
-from .threads import PARALLEL_MIN_ELEMENTS, default_threads, run_rows, split_rows
+from .threads import CHUNK, PARALLEL_MIN_ELEMENTS, address, default_threads, run_rows, split_rows
 
 __all__ = ["clip_grad_norm_", "group_grad_norm", "grad_norm", "GradNormPlan"]
 
 _ffi = cffi.FFI()
-_CHUNK = 1 << 16
-
-
-def _address(arr: np.ndarray) -> int:
-    return arr.__array_interface__["data"][0]
 
 
 class GradNormPlan:
@@ -50,15 +45,15 @@ class GradNormPlan:
         self._threads = threads
         self._parts = []
         for dtype in sorted({g.dtype.name for g in grads}):
-            rows = [[min(_CHUNK, g.size - b), _address(g) + b * g.itemsize]
-                    for g in grads if g.dtype.name == dtype for b in range(0, g.size, _CHUNK)]
+            rows = [[min(CHUNK, g.size - b), address(g) + b * g.itemsize]
+                    for g in grads if g.dtype.name == dtype for b in range(0, g.size, CHUNK)]
             if not rows:
                 continue
             table = np.array(rows, dtype=np.int64)
             out = np.zeros(len(rows), dtype=np.float64)
             fn = _ffi.cast("void(*)(int64_t *, int64_t, int64_t, double *)",
                            compile_sumsq(dtype).address)
-            tp, op = _ffi.cast("int64_t *", _address(table)), _ffi.cast("double *", _address(out))
+            tp, op = _ffi.cast("int64_t *", address(table)), _ffi.cast("double *", address(out))
             sizes = table[:, 0]
             parts = threads if sizes.sum() >= PARALLEL_MIN_ELEMENTS else 1
             call = (lambda fn, tp, op: lambda a, b: fn(tp, a, b, op))(fn, tp, op)

@@ -13,12 +13,22 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+import cffi
 import numpy as np
 
-__all__ = ["default_threads", "run_rows", "split_rows", "PARALLEL_MIN_ELEMENTS"]
+__all__ = ["default_threads", "run_rows", "split_rows", "address", "PARALLEL_MIN_ELEMENTS",
+           "CHUNK"]
 
 #: groups smaller than this run in one call on the calling thread
 PARALLEL_MIN_ELEMENTS = 1 << 17
+#: largest table row, in elements (a multiple of 64 keeps rows cache-line aligned)
+CHUNK = 1 << 16
+_ffi = cffi.FFI()
+
+
+def address(arr: np.ndarray) -> int:
+    """The address of ``arr``'s first element, for a kernel's pointer table."""
+    return int(_ffi.cast("intptr_t", _ffi.from_buffer(arr)))
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0

@@ -26,7 +26,7 @@ import numpy as np
 
 from codegen.metric_api import (ARG_INDEX, ARGS_WORDS, LOCAL_MAX, STATUS_WORDS, compile_metric,
                                 standard_metric_spec)
-from ..threads import PARALLEL_MIN_ELEMENTS, default_threads, run_rows
+from ..threads import PARALLEL_MIN_ELEMENTS, address, default_threads, run_rows
 
 __all__ = ["count", "kernel_for", "SPECIALIZE_MAX_CLASSES", "SPEC_NAMES"]
 
@@ -63,11 +63,6 @@ def kernel_for(spec_name: str, preds: str, targets: str, num_classes: int):
 _NAMES = {np.dtype(t): np.dtype(t).name for t in (np.float32, np.float64, np.int32, np.int64)}
 
 
-def _address(arr: np.ndarray) -> int:
-    """The address of ``arr``'s first element (cheaper than ``__array_interface__``)."""
-    return int(_ffi.cast("intptr_t", _ffi.from_buffer(arr)))
-
-
 def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
     bounds = [n * p // parts for p in range(parts + 1)]
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
@@ -80,7 +75,7 @@ def _run(fn, args_ptr, status: np.ndarray, n: int, workers: int) -> None:
     shares its core with another process takes fewer chunks instead of holding up
     the call."""
     chunks = _ranges(n, len(status))
-    slots = [_ffi.cast("int64_t *", _address(status[i])) for i in range(len(chunks))]
+    slots = [_ffi.cast("int64_t *", address(status[i])) for i in range(len(chunks))]
     if workers == 1:
         for (a, b), slot in zip(chunks, slots):
             fn(args_ptr, a, b, slot)
@@ -115,18 +110,18 @@ def count(kind: str, sink: str, preds: np.ndarray, targets: np.ndarray, num_clas
     work = n * num_classes if kind == "scores" else n
     parts = min(threads or default_threads(), n) if work >= PARALLEL_MIN_ELEMENTS else 1
     args = np.zeros(ARGS_WORDS, dtype=np.int64)
-    args[_I_PREDS], args[_I_TARGETS], args[_I_C] = _address(preds), _address(targets), num_classes
+    args[_I_PREDS], args[_I_TARGETS], args[_I_C] = address(preds), address(targets), num_classes
     if counts is not None:
-        args[_I_COUNTS] = _address(counts)
+        args[_I_COUNTS] = address(counts)
     args[_I_DELTA] = sign
     args[_I_MODE] = 0 if parts == 1 else (2 if num_classes * num_classes <= LOCAL_MAX else 1)
     args[_I_K] = k
     args.view(np.float64)[_I_THR] = threshold
     chunks = 1 if parts == 1 else min(n, parts * CHUNKS_PER_THREAD)
     status = np.zeros((chunks, STATUS_WORDS), dtype=np.int64)
-    args_ptr = _ffi.cast("int64_t *", _address(args))
+    args_ptr = _ffi.cast("int64_t *", address(args))
     if parts == 1:
-        fn(args_ptr, 0, n, _ffi.cast("int64_t *", _address(status)))
+        fn(args_ptr, 0, n, _ffi.cast("int64_t *", address(status)))
         bad, nan_rows, hits = (int(v) for v in status[0])
     else:
         _run(fn, args_ptr, status, n, parts)

@@ -17,18 +17,12 @@ import cffi
 import numpy as np
 
 from codegen.api import Kernel
-from ..threads import PARALLEL_MIN_ELEMENTS, run_rows, split_rows
+from ..threads import CHUNK, PARALLEL_MIN_ELEMENTS, address, run_rows, split_rows
 
-__all__ = ["KernelPlan", "CHUNK"]
+__all__ = ["KernelPlan"]
 
-#: largest row, in elements (a multiple of 64 elements keeps rows cache-line aligned)
-CHUNK = 1 << 16
 _ffi = cffi.FFI()
 _SIGNATURE = "void(*)(int64_t *, int64_t, int64_t)"
-
-
-def _address(arr: np.ndarray) -> int:
-    return arr.__array_interface__["data"][0]
 
 
 class KernelPlan:
@@ -51,8 +45,8 @@ class KernelPlan:
         rows, sizes = [], []
         for t, (param, bufs) in enumerate(zip(params, buffers)):
             n, item = param.data.size, param.data.itemsize
-            bases = [_address(a) for a in [param.data, param.grad] + bufs]
-            scal = _address(self.scalars) + (0 if self.shared else t * self.scalars.strides[0])
+            bases = [address(a) for a in [param.data, param.grad] + bufs]
+            scal = address(self.scalars) + (0 if self.shared else t * self.scalars.strides[0])
             for begin in range(0, n, CHUNK):
                 count = min(CHUNK, n - begin)
                 rows.append([count, scal] + [b + begin * item for b in bases])
@@ -62,7 +56,7 @@ class KernelPlan:
         self._grad_refs = [weakref.ref(p.grad) for p in params]
         self._data_refs = [weakref.ref(p.data) for p in params]
         fn = _ffi.cast(_SIGNATURE, kernel.address)
-        table = _ffi.cast("int64_t *", _address(self.table))
+        table = _ffi.cast("int64_t *", address(self.table))
         self._call = lambda first_row, end_row: fn(table, first_row, end_row)
         parts = threads if int(row_sizes.sum()) >= PARALLEL_MIN_ELEMENTS else 1
         self._ranges = split_rows(row_sizes, parts)
