@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache, jit
+from . import jit
+from .api import load_object, memoized
 from .lower_metric import ARG_INDEX, ARGS_WORDS, LOCAL_MAX, STATUS_WORDS, lower_metric
 from .metric_spec import MetricSpec, load_metric_spec_file, load_metric_spec_text
 from .spec import SpecError, standard_spec_dir
@@ -28,8 +28,6 @@ __all__ = ["MetricKernel", "compile_metric", "metric_llvm_ir", "metric_assembly"
            "ARG_INDEX", "ARGS_WORDS", "STATUS_WORDS", "LOCAL_MAX", "STATS"]
 
 STATS = jit.STATS
-_memo: dict[tuple, "MetricKernel"] = {}
-_memo_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -101,23 +99,12 @@ def compile_metric(spec: MetricSpec, preds: str, targets: str, *, width: int | N
     if classes < 0:
         raise ValueError(f"classes must be >= 0 (0: any class count), got {classes}")
     target = target or default_target()
-    key = (spec.source, spec.path, preds, targets, width, classes, target)
-    kernel = _memo.get(key)
-    if kernel is not None:
-        return kernel
-    with _memo_lock:
-        kernel = _memo.get(key)
-        if kernel is None:
-            w, digest, symbol = _plan(spec, preds, targets, width, classes, target)
-            obj = cache.read(digest)
-            if obj is None:
-                obj = jit.emit_object(lower_metric(spec, preds, targets, w, symbol, classes),
-                                      target)
-                try:
-                    cache.write(digest, obj)
-                except OSError:
-                    pass  # a read-only or full cache directory only costs a recompile
-            kernel = MetricKernel(jit.link_object(obj, symbol, target), symbol, spec.name,
-                                  preds, targets, w, classes)
-            _memo[key] = kernel
-    return kernel
+
+    def build() -> MetricKernel:
+        w, digest, symbol = _plan(spec, preds, targets, width, classes, target)
+        address = load_object(
+            digest, symbol, lambda: lower_metric(spec, preds, targets, w, symbol, classes), target)
+        return MetricKernel(address, symbol, spec.name, preds, targets, w, classes)
+
+    return memoized(("metric", spec.source, spec.path, preds, targets, width, classes, target),
+                    build)
