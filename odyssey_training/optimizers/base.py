@@ -64,7 +64,6 @@ class Optimizer:
         self._plans: dict[tuple[int, np.dtype], KernelPlan] = {}
         self._settings: dict[int, _Settings] = {}
         self._norms: dict[int, GradNormPlan] = {}
-        self._checked: dict[Parameter, tuple] = {}
         self._last: dict[int, tuple] = {}    # per group: params, their array refs, live
         self._keys = tuple(group_defaults(self.spec))
         if params is not None:
@@ -175,8 +174,8 @@ class Optimizer:
             known[id(a)].grad = g
 
     def _prepare(self, index: int, group: dict[str, Any]) -> tuple[_Settings, dict, bool]:
-        """Validate a group and pick its tensors; writes nothing.  Values and
-        arrays already validated (same objects) are not checked again."""
+        """Validate a group and pick its tensors; writes nothing.  When the values
+        and the arrays are the very objects of the last step, nothing is re-checked."""
         fingerprint = tuple(group[k] for k in self._keys)
         settings = self._settings.get(index)
         if settings is None or settings.fingerprint != fingerprint:
@@ -198,19 +197,14 @@ class Optimizer:
                 return settings, last[2], True
         live: dict[np.dtype, list[Parameter]] = {}
         refs = []
-        checked = self._checked
         for i, p in enumerate(params):
             g = p.grad
             if g is None:
                 refs.append((p, None, None))
                 continue
             d = p.data
-            seen = checked.get(p)
-            if (seen is None or seen[0]() is not d or seen[1]() is not g or seen[2] != d.shape
-                    or g.shape != d.shape or not d.flags.writeable):
-                check_array(d, f"param {p.name or i}", writable=True)
-                _check_grad(d, g, f"grad of param {p.name or i}")
-                checked[p] = (weakref.ref(d), weakref.ref(g), d.shape)
+            check_array(d, f"param {p.name or i}", writable=True)
+            _check_grad(d, g, f"grad of param {p.name or i}")
             refs.append((p, weakref.ref(d), weakref.ref(g)))
             if d.size:
                 live.setdefault(d.dtype, []).append(p)
