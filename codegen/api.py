@@ -54,7 +54,7 @@ def kernel_llvm_ir(spec: Spec, flags: Mapping[str, bool], dtype: str, *, width: 
     """The LLVM IR a kernel becomes (after LLVM's O3 pipeline when ``optimized``)."""
     target = target or default_target()
     kir, width, _, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-    text = _lower(kir, width, symbol)
+    text = _lower(kir, width, symbol, target)
     return str(jit.optimize(text, target)) if optimized else text
 
 
@@ -64,14 +64,14 @@ def kernel_assembly(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
     """The machine code a kernel becomes, as assembly text."""
     target = target or default_target()
     kir, width, _, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-    return jit.emit_assembly(_lower(kir, width, symbol), target)
+    return jit.emit_assembly(_lower(kir, width, symbol, target), target)
 
 
 # The lowering modules (and llvmlite.ir) are imported only on a cache miss, so a
 # warm start pays for neither.
-def _lower(kir: KernelIR, width: int, symbol: str) -> str:
+def _lower(kir: KernelIR, width: int, symbol: str, target: Target) -> str:
     from .lower_llvm import lower_kernel
-    return lower_kernel(kir, width, symbol)
+    return lower_kernel(kir, width, symbol, prefetch=target.prefetch_bytes)
 
 
 def _lower_sumsq(dtype: str, width: int, symbol: str) -> str:
@@ -111,7 +111,7 @@ def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
 
     def build() -> Kernel:
         kir, w, digest, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-        address = load_object(digest, symbol, lambda: _lower(kir, w, symbol), target)
+        address = load_object(digest, symbol, lambda: _lower(kir, w, symbol, target), target)
         return Kernel(address, symbol, dtype, w, kir.row_width, kir.states, kir.slots)
 
     return memoized((spec.source, spec.path, tuple(sorted(flags.items())), dtype, width,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import sys
 import time
 from pathlib import Path
@@ -129,8 +130,15 @@ def cmd_show(args: argparse.Namespace) -> int:
         flags[name] = value.lower() in ("1", "true", "yes", "")
     target = _target(args)
     width = args.width or target.width(args.dtype)
-    print(f"; {spec.name} {args.dtype} width={width} target={target.cpu} "
-          f"({target.vector_bits}-bit) flags={flags}")
+    chosen = "--width" if args.width else (
+        "ODYSSEY_SIMD_BITS" if os.environ.get("ODYSSEY_SIMD_BITS") and not args.cpu
+        and not args.simd_bits else "--simd-bits" if args.simd_bits else
+        "the target's default: what LLVM vectorizes with for this CPU")
+    print(f"; {spec.name} {args.dtype} width={width} ({chosen}) target={target.cpu} "
+          f"({target.vector_bits}-bit vectors, prefetch {target.prefetch_bytes} B ahead) "
+          f"flags={flags}{' clip' if args.clip else ''}\n"
+          f"; the runtime runs it for {spec.name}(..., simd_width={args.width})"
+          + ("" if args.width else " in this environment"))
     if args.asm:
         print(kernel_assembly(spec, flags, args.dtype, width=width, scale_grad=args.clip,
                               target=target))
@@ -195,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SpecError, TargetError, ValueError) as exc:
         print(f"odyssey-codegen: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `odyssey-codegen show ... | head`: the reader has enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

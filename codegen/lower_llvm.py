@@ -7,9 +7,21 @@ The kernel has the multi-tensor ABI::
 Each table row is ``[n, scalars, p, g, state_0, ...]`` (pointers as i64,
 already offset to the row's first element).  Per row the kernel computes every
 uniform subexpression once in float64, converts it to the compute dtype and
-splats it, then runs an explicit ``<W x T>`` vector loop and a scalar tail
-loop over the same statements.  Float instructions carry only the ``contract``
-fast-math flag (FMA formation); never ``fast``/``afn``/``arcp``/``reassoc``.
+splats it, then runs three loops over the same statements: a main loop that
+handles one 64-byte cache line of every array per iteration (``U`` vectors of
+``<W x T>``, ``U = 64 / (W * itemsize)``, at most 4) and software-prefetches
+each array it reads ``prefetch`` bytes ahead, a one-vector loop, and a
+scalar tail.  Float instructions carry only the ``contract`` fast-math flag
+(FMA formation); never ``fast``/``afn``/``arcp``/``reassoc``.
+
+Why the prefetch: the update is memory-bound, and one core keeps only as many
+loads in flight as its reorder window holds; an AdamW iteration is ~20 uops
+(a square root, two divides), so fewer iterations fit than for a plain copy
+and the hardware prefetcher alone leaves a few % of bandwidth unused.  Asking
+for each stream's line 512 bytes ahead (the target's default, see
+:mod:`codegen.target`) closes that gap (``python -m bench.ablate --prefetch 0
+256 512 1024``); farther ahead, the prefetches start to compete with the
+hardware prefetcher and slow pure streaming down.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ from .expr import (Binary, BoolOp, Call, Compare, IfElse, Name, Node, Not, Num, 
 from .ir import KernelIR, is_uniform
 from .spec import GRAD, PARAM
 
-__all__ = ["FASTMATH", "lower_kernel", "ARG_TYPES", "LLVM_TYPES"]
+__all__ = ["FASTMATH", "lower_kernel", "ARG_TYPES", "LLVM_TYPES", "unroll_for"]
 
 #: the only fast-math flag optimizer math may carry
 FASTMATH = ("contract",)
@@ -31,6 +43,20 @@ LLVM_TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType()}
 I64 = ir.IntType(64)
 PTR = ir.PointerType()
 ARG_TYPES = (PTR, I64, I64)
+I32 = ir.IntType(32)
+CACHE_LINE = 64
+
+
+def unroll_for(width: int, itemsize: int) -> int:
+    """Vectors per main-loop iteration: one cache line of each array, at most 4."""
+    return max(1, min(4, CACHE_LINE // (width * itemsize)))
+
+
+def _prefetch(module: ir.Module) -> ir.Function:
+    name = "llvm.prefetch.p0"
+    if name in module.globals:
+        return module.globals[name]
+    return ir.Function(module, ir.FunctionType(ir.VoidType(), [PTR, I32, I32, I32]), name)
 
 
 def _intrinsic(module: ir.Module, name: str, ty: ir.Type, nargs: int = 1) -> ir.Function:
@@ -148,8 +174,9 @@ _CALLS: dict[str, Callable] = {
 
 
 def lower_kernel(kir: KernelIR, width: int, symbol: str, triple: str = "",
-                 datalayout: str = "") -> str:
-    """LLVM IR text of ``kir`` at SIMD ``width`` (elements), exported as ``symbol``."""
+                 datalayout: str = "", prefetch: int = 0) -> str:
+    """LLVM IR text of ``kir`` at SIMD ``width`` (elements), exported as ``symbol``;
+    the main loop prefetches ``prefetch`` bytes ahead (0: no prefetch)."""
     if width < 1 or width & (width - 1):
         raise ValueError(f"SIMD width must be a power of two, got {width}")
     module = ir.Module(name=symbol)
@@ -209,37 +236,55 @@ def lower_kernel(kir: KernelIR, width: int, symbol: str, triple: str = "",
         cache[key] = value
         return value
 
-    def loop(tag: str, start: ir.Value, from_block: ir.Block, ty: ir.Type,
-             step: int) -> tuple[ir.Block, ir.Block, ir.Value]:
-        """``for (i = start; i + step <= n; i += step) body`` -> (head, exit, i)."""
+    def loop(tag: str, start: ir.Value, from_block: ir.Block, ty: ir.Type, lanes: int,
+             unroll: int = 1, prefetch: int = 0) -> tuple[ir.Block, ir.Block, ir.Value]:
+        """``for (i = start; i + lanes*unroll <= n; i += lanes*unroll) body`` with the
+        body repeated ``unroll`` times -> (head, exit, i)."""
+        step = lanes * unroll
         head, body = fn.append_basic_block(f"{tag}_head"), fn.append_basic_block(f"{tag}_body")
         exit_ = fn.append_basic_block(f"{tag}_exit")
         hb, bb = ir.IRBuilder(head), ir.IRBuilder(body)
         i = hb.phi(I64, f"{tag}_i")
         hb.cbranch(hb.icmp_signed("<=", hb.add(i, ir.Constant(I64, step)), n), body, exit_)
         emitter = _Emitter(module, bb, ty, uniform, set(slots))
-        env = {name: bb.load(bb.gep(arrays[name], [i], source_etype=elem_ty), typ=ty,
-                             align=itemsize, name=f"{name}_in")
-               for name in names if name in reads}
-        for a in kir.body:
-            env[a.target] = emitter.emit(a.expr, env)
-        for name in kir.stores:
-            bb.store(env[name], bb.gep(arrays[name], [i], source_etype=elem_ty), align=itemsize)
+        if prefetch:  # read, keep in all cache levels, data cache
+            ahead = bb.add(i, ir.Constant(I64, prefetch // itemsize))
+            for name in (x for x in names if x in reads):
+                bb.call(_prefetch(module), [bb.gep(arrays[name], [ahead], source_etype=elem_ty),
+                                            ir.Constant(I32, 0), ir.Constant(I32, 3),
+                                            ir.Constant(I32, 1)])
+        for u in range(unroll):
+            at = bb.add(i, ir.Constant(I64, u * lanes)) if u else i
+            env = {name: bb.load(bb.gep(arrays[name], [at], source_etype=elem_ty), typ=ty,
+                                 align=itemsize, name=f"{name}_in")
+                   for name in names if name in reads}
+            for a in kir.body:
+                env[a.target] = emitter.emit(a.expr, env)
+            for name in kir.stores:
+                bb.store(env[name], bb.gep(arrays[name], [at], source_etype=elem_ty),
+                         align=itemsize)
         nxt = bb.add(i, ir.Constant(I64, step))
         bb.branch(head)
         i.add_incoming(start, from_block)
         i.add_incoming(nxt, bb.block)
         return head, exit_, i
 
-    zero = ir.Constant(I64, 0)
+    # main loop (a cache line per array), one-vector loop, scalar tail; each
+    # starts where the previous one stopped.  Branches go in last: building a
+    # loop may still add uniform values to the prologue.
+    loops, start, from_block = [], ir.Constant(I64, 0), row_body
     if width > 1:
-        vec_head, vec_exit, vec_i = loop("vec", zero, row_body, ir.VectorType(elem_ty, width), width)
-        tail_head, tail_exit, _ = loop("tail", vec_i, vec_exit, elem_ty, 1)
-        ir.IRBuilder(vec_exit).branch(tail_head)
-        pro.branch(vec_head)
-    else:
-        tail_head, tail_exit, _ = loop("tail", zero, row_body, elem_ty, 1)
-        pro.branch(tail_head)
+        vec_ty, unroll = ir.VectorType(elem_ty, width), unroll_for(width, itemsize)
+        loops.append(loop("main", start, from_block, vec_ty, width, unroll, prefetch))
+        start, from_block = loops[-1][2], loops[-1][1]
+        if unroll > 1:
+            loops.append(loop("vec", start, from_block, vec_ty, width))
+            start, from_block = loops[-1][2], loops[-1][1]
+    loops.append(loop("tail", start, from_block, elem_ty, 1))
+    pro.branch(loops[0][0])
+    for (_, exit_, _), (head, _, _) in zip(loops, loops[1:]):
+        ir.IRBuilder(exit_).branch(head)
+    tail_exit = loops[-1][1]
     latch = ir.IRBuilder(tail_exit)
     next_row = latch.add(row, ir.Constant(I64, 1))
     latch.branch(row_head)

@@ -7,6 +7,9 @@ Environment variables are read here and nowhere else in codegen:
   (validated against LLVM's list of CPUs; unknown names are an error);
 * ``ODYSSEY_SIMD_BITS`` — vector width to use (128/256/512) instead of the
   width LLVM prefers for the CPU (see :func:`vector_bits`);
+* ``ODYSSEY_PREFETCH_BYTES`` — how far ahead the update loops prefetch each
+  array they read (a multiple of 64 up to 4096; 0 = no software prefetch;
+  default :data:`DEFAULT_PREFETCH_BYTES`, see :mod:`codegen.lower_llvm`);
 * ``ODYSSEY_CACHE_DIR`` / ``XDG_CACHE_HOME`` — see :mod:`codegen.cache`.
 """
 
@@ -28,7 +31,9 @@ __all__ = ["Target", "host_target", "named_target", "default_target", "known_cpu
            "TargetError", "CODEGEN_VERSION"]
 
 #: bump when lowering changes in a way that changes object code
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "2"
+#: software prefetch distance of the update loops, in bytes (measured: bench/ablate.py)
+DEFAULT_PREFETCH_BYTES = 512
 
 
 class TargetError(ValueError):
@@ -146,10 +151,12 @@ class Target:
     llvm_version: str
     llvmlite_version: str
     codegen_version: str = CODEGEN_VERSION
+    prefetch_bytes: int = DEFAULT_PREFETCH_BYTES
 
     def key(self) -> str:
         return "|".join((self.triple, self.cpu, self.features, str(self.vector_bits),
-                         self.llvm_version, self.llvmlite_version, self.codegen_version))
+                         self.llvm_version, self.llvmlite_version, self.codegen_version,
+                         f"prefetch={self.prefetch_bytes}"))
 
     def width(self, dtype: str) -> int:
         """Default SIMD width in elements of ``dtype``."""
@@ -185,12 +192,23 @@ def _bits_override(default: int) -> int:
     return int(text)
 
 
+def _prefetch_override() -> int:
+    text = os.environ.get("ODYSSEY_PREFETCH_BYTES", "")
+    if not text:
+        return DEFAULT_PREFETCH_BYTES
+    if not text.isdigit() or int(text) % 64 or int(text) > 4096:
+        raise TargetError(f"ODYSSEY_PREFETCH_BYTES={text!r} (expected a multiple of 64 "
+                          "from 0 to 4096)")
+    return int(text)
+
+
 def host_target(vector_bits_: int | None = None) -> Target:
     """The CPU this process runs on, with its full feature string."""
     _init_llvm()
     cpu, features = llvm.get_host_cpu_name(), _host_features()
     bits = vector_bits_ or _bits_override(vector_bits(cpu, features)[0])
-    return Target(llvm.get_process_triple(), cpu, features, bits, *_versions())
+    return Target(llvm.get_process_triple(), cpu, features, bits, *_versions(),
+                  prefetch_bytes=_prefetch_override())
 
 
 def named_target(cpu: str, vector_bits_: int | None = None) -> Target:
@@ -204,7 +222,8 @@ def named_target(cpu: str, vector_bits_: int | None = None) -> Target:
         raise TargetError(f"unknown CPU {cpu!r} for {llvm.get_process_triple()}{hint} "
                           f"(see `odyssey-codegen kernels --cpu help`)")
     bits = vector_bits_ or _bits_override(vector_bits(cpu, "")[0])
-    return Target(llvm.get_process_triple(), cpu, "", bits, *_versions())
+    return Target(llvm.get_process_triple(), cpu, "", bits, *_versions(),
+                  prefetch_bytes=_prefetch_override())
 
 
 @functools.cache

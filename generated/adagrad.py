@@ -83,6 +83,7 @@ class Adagrad(Optimizer):
         *,
         max_grad_norm: float | None = None,
         num_threads: int | None = None,
+        simd_width: int | None = None,
         **aliases: Any,
     ) -> None:
         super().__init__(
@@ -95,5 +96,6 @@ class Adagrad(Optimizer):
             maximize=maximize,
             max_grad_norm=max_grad_norm,
             num_threads=num_threads,
+            simd_width=simd_width,
             **aliases,
         )

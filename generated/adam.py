@@ -90,6 +90,7 @@ class Adam(Optimizer):
         *,
         max_grad_norm: float | None = None,
         num_threads: int | None = None,
+        simd_width: int | None = None,
         **aliases: Any,
     ) -> None:
         super().__init__(
@@ -102,5 +103,6 @@ class Adam(Optimizer):
             maximize=maximize,
             max_grad_norm=max_grad_norm,
             num_threads=num_threads,
+            simd_width=simd_width,
             **aliases,
         )

@@ -67,6 +67,7 @@ class Lion(Optimizer):
         *,
         max_grad_norm: float | None = None,
         num_threads: int | None = None,
+        simd_width: int | None = None,
         **aliases: Any,
     ) -> None:
         super().__init__(
@@ -76,5 +77,6 @@ class Lion(Optimizer):
             weight_decay=weight_decay,
             max_grad_norm=max_grad_norm,
             num_threads=num_threads,
+            simd_width=simd_width,
             **aliases,
         )

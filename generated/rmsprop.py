@@ -91,6 +91,7 @@ class RMSprop(Optimizer):
         *,
         max_grad_norm: float | None = None,
         num_threads: int | None = None,
+        simd_width: int | None = None,
         **aliases: Any,
     ) -> None:
         super().__init__(
@@ -104,5 +105,6 @@ class RMSprop(Optimizer):
             maximize=maximize,
             max_grad_norm=max_grad_norm,
             num_threads=num_threads,
+            simd_width=simd_width,
             **aliases,
         )

@@ -84,6 +84,7 @@ class SGD(Optimizer):
         *,
         max_grad_norm: float | None = None,
         num_threads: int | None = None,
+        simd_width: int | None = None,
         **aliases: Any,
     ) -> None:
         super().__init__(
@@ -96,5 +97,6 @@ class SGD(Optimizer):
             maximize=maximize,
             max_grad_norm=max_grad_norm,
             num_threads=num_threads,
+            simd_width=simd_width,
             **aliases,
         )

@@ -19,7 +19,7 @@ import numpy as np
 
 from codegen.api import compile_sumsq
 from .parameter import Parameter, check_array
-from .threads import CHUNK, PARALLEL_MIN_ELEMENTS, address, default_threads, run_rows, split_rows
+from .threads import CHUNK, address, default_threads, plan_tasks, run_rows
 
 __all__ = ["clip_grad_norm_", "group_grad_norm", "grad_norm", "GradNormPlan"]
 
@@ -55,17 +55,16 @@ class GradNormPlan:
                            compile_sumsq(dtype).address)
             tp, op = _ffi.cast("int64_t *", address(table)), _ffi.cast("double *", address(out))
             sizes = table[:, 0]
-            parts = threads if sizes.sum() >= PARALLEL_MIN_ELEMENTS else 1
             call = (lambda fn, tp, op: lambda a, b: fn(tp, a, b, op))(fn, tp, op)
-            self._parts.append((table, out, call, split_rows(sizes, parts)))
+            self._parts.append((table, out, call, *plan_tasks(sizes, threads)))
 
     def __call__(self, grads: list[np.ndarray], threads: int | None = None) -> float:
         threads = threads or default_threads()
         if not self._parts or not self._matches(grads, threads):
             self._build(grads, threads)
         total = 0.0
-        for _table, out, call, ranges in self._parts:
-            run_rows(call, ranges)
+        for _table, out, call, tasks, workers in self._parts:
+            run_rows(call, tasks, workers)
             total += float(out.sum())
         return math.sqrt(total)
 

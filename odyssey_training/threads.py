@@ -1,13 +1,16 @@
 """Work splitting for native kernels over a persistent thread pool.
 
 Kernels release the GIL (cffi calls do), so Python threads run them in
-parallel.  Rows of a pointer table are divided into contiguous ranges of
-about equal element counts; the calling thread runs the first range itself.
+parallel.  The rows of a pointer table (tensors cut at cache-line-aligned
+offsets into rows of at most :data:`CHUNK` elements) are grouped into
+contiguous tasks of about equal element counts, :data:`TASKS_PER_THREAD` per
+thread, which the calling thread and the pool's threads take on demand.
 Thread count: ``ODYSSEY_NUM_THREADS``, else the cores this process may use.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +20,14 @@ import cffi
 import numpy as np
 
 __all__ = ["default_threads", "run_rows", "split_rows", "address", "PARALLEL_MIN_ELEMENTS",
-           "CHUNK"]
+           "CHUNK", "TASKS_PER_THREAD", "plan_tasks"]
 
 #: groups smaller than this run in one call on the calling thread
 PARALLEL_MIN_ELEMENTS = 1 << 17
 #: largest table row, in elements (a multiple of 64 keeps rows cache-line aligned)
 CHUNK = 1 << 16
+#: a parallel call is cut into this many tasks per thread, taken on demand
+TASKS_PER_THREAD = 8
 _ffi = cffi.FFI()
 
 
@@ -71,12 +76,33 @@ def split_rows(sizes: np.ndarray, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def run_rows(call: Callable[[int, int], None], ranges: list[tuple[int, int]]) -> None:
-    """Run ``call(first, end)`` for every range, the first on this thread."""
-    if len(ranges) == 1:
-        call(*ranges[0])
+def plan_tasks(sizes: np.ndarray, threads: int) -> tuple[list[tuple[int, int]], int]:
+    """(tasks, workers) for rows with element counts ``sizes``: one task on the
+    calling thread for small work, else about ``TASKS_PER_THREAD`` per thread."""
+    if threads <= 1 or int(sizes.sum()) < PARALLEL_MIN_ELEMENTS:
+        return [(0, len(sizes))], 1
+    tasks = split_rows(sizes, threads * TASKS_PER_THREAD)
+    return tasks, min(threads, len(tasks))
+
+
+def run_rows(call: Callable[[int, int], None], tasks: list[tuple[int, int]],
+             workers: int) -> None:
+    """Run ``call(first, end)`` for every task, on up to ``workers`` threads (this
+    one included) that each take the next task when done with the last, so a
+    thread that shares its core with another process takes fewer tasks instead
+    of holding up the call.  Which thread runs a task never changes its result."""
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        for first, end in tasks:
+            call(first, end)
         return
-    futures = [_executor(len(ranges) - 1).submit(call, a, b) for a, b in ranges[1:]]
-    call(*ranges[0])
+    ticket = itertools.count()  # next() on a count is atomic under the GIL
+
+    def work() -> None:
+        while (i := next(ticket)) < len(tasks):
+            call(*tasks[i])
+
+    futures = [_executor(workers - 1).submit(work) for _ in range(workers - 1)]
+    work()
     for f in futures:
         f.result()

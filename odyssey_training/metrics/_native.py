@@ -19,8 +19,6 @@ count (fully unrolled class sweep), larger ones read ``C`` at run time.
 
 from __future__ import annotations
 
-import itertools
-
 import cffi
 import numpy as np
 
@@ -70,26 +68,11 @@ def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
 
 def _run(fn, args_ptr, status: np.ndarray, n: int, workers: int) -> None:
     """Rows ``[0, n)`` in ``len(status)`` contiguous chunks, chunk ``i`` reporting into
-    ``status[i]``.  With several workers each pulls the next chunk when it is done
-    (``next`` on an ``itertools.count`` is atomic under the GIL), so a worker that
-    shares its core with another process takes fewer chunks instead of holding up
-    the call."""
+    ``status[i]``, taken on demand by up to ``workers`` threads."""
     chunks = _ranges(n, len(status))
     slots = [_ffi.cast("int64_t *", address(status[i])) for i in range(len(chunks))]
-    if workers == 1:
-        for (a, b), slot in zip(chunks, slots):
-            fn(args_ptr, a, b, slot)
-        return
-    ticket = itertools.count()
-
-    def worker(_first: int, _end: int) -> None:
-        while True:
-            i = next(ticket)
-            if i >= len(chunks):
-                return
-            fn(args_ptr, chunks[i][0], chunks[i][1], slots[i])
-
-    run_rows(worker, [(w, w + 1) for w in range(workers)])
+    run_rows(lambda i, _: fn(args_ptr, *chunks[i], slots[i]),
+             [(i, i + 1) for i in range(len(chunks))], workers)
 
 
 def count(kind: str, sink: str, preds: np.ndarray, targets: np.ndarray, num_classes: int, *,

@@ -20,6 +20,8 @@ from .plan import KernelPlan
 __all__ = ["Optimizer"]
 
 _DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+#: widest vector a kernel may be compiled for (LLVM splits vectors wider than the CPU's)
+MAX_SIMD_WIDTH = 64
 
 
 @dataclass
@@ -43,20 +45,30 @@ class Optimizer:
     with torch's names (``lr``, ``betas``, ...) or the original library's
     (``learning_rate``, ``beta1``, ``beta2``, ``epsilon``).
     ``max_grad_norm`` clips each group's gradients to that global L2 norm
-    inside the update kernel; ``num_threads`` overrides ``ODYSSEY_NUM_THREADS``.
+    inside the update kernel; ``num_threads`` overrides ``ODYSSEY_NUM_THREADS``;
+    ``simd_width`` (elements per vector: 1, 2, 4, 8, 16, ...) overrides the
+    target's default width (``ODYSSEY_SIMD_BITS`` / the width LLVM prefers for
+    the CPU); results agree across widths to rounding.
     """
 
     spec: ClassVar[Spec]
     _programs: ClassVar[dict[int, SpecProgram]] = {}
 
     def __init__(self, params: Iterable[Any] | None = None, *,
-                 num_threads: int | None = None, **hyper: Any) -> None:
+                 num_threads: int | None = None, simd_width: int | None = None,
+                 **hyper: Any) -> None:
         name = type(self).__name__
         self.defaults = canonical_group(self.spec, group_defaults(self.spec), hyper, name)
         self._check_variant(self.defaults)
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise ValueError(f"{name}: num_threads must be a positive integer, got {num_threads!r}")
         self.num_threads = num_threads or default_threads()
+        if simd_width is not None and (not isinstance(simd_width, int) or isinstance(
+                simd_width, bool) or not 1 <= simd_width <= MAX_SIMD_WIDTH
+                or simd_width & (simd_width - 1)):
+            raise ValueError(f"{name}: simd_width must be a power of two from 1 to "
+                             f"{MAX_SIMD_WIDTH} (elements per vector), got {simd_width!r}")
+        self.simd_width = simd_width
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Parameter, dict[str, Any]] = {}
         self.last_grad_norm: float | None = None
@@ -230,7 +242,8 @@ class Optimizer:
             kernel = settings.kernels.get(dtype)
             if kernel is None:
                 kernel = settings.kernels[dtype] = compile_kernel(
-                    self.spec, settings.flags, _DTYPE_NAMES[dtype], scale_grad=clip is not None)
+                    self.spec, settings.flags, _DTYPE_NAMES[dtype], width=self.simd_width,
+                    scale_grad=clip is not None)
             plan = self._plans.get((index, dtype))
             if plan is None or not (plan.kernel is kernel and plan.threads == self.num_threads
                                     if same else plan.matches(kernel, params, self.num_threads)):

@@ -3,7 +3,8 @@ kernel call, built once and reused until the tensors change.
 
 Table rows are ``[n, scalars*, p*, g*, state*...]`` (see codegen.lower_llvm).
 Tensors larger than :data:`CHUNK` elements are cut into several rows at
-cache-line-aligned offsets so that threads get balanced shares of the group.
+cache-line-aligned offsets so that threads can share the group (see
+:func:`odyssey_training.threads.plan_tasks`).
 While every tensor of the plan is at the same step (the usual case) all rows
 share one scalar vector, so a step writes a single row of float64s.
 """
@@ -17,7 +18,7 @@ import cffi
 import numpy as np
 
 from codegen.api import Kernel
-from ..threads import CHUNK, PARALLEL_MIN_ELEMENTS, address, run_rows, split_rows
+from ..threads import CHUNK, address, plan_tasks, run_rows
 
 __all__ = ["KernelPlan"]
 
@@ -58,8 +59,7 @@ class KernelPlan:
         fn = _ffi.cast(_SIGNATURE, kernel.address)
         table = _ffi.cast("int64_t *", address(self.table))
         self._call = lambda first_row, end_row: fn(table, first_row, end_row)
-        parts = threads if int(row_sizes.sum()) >= PARALLEL_MIN_ELEMENTS else 1
-        self._ranges = split_rows(row_sizes, parts)
+        self._tasks, self._workers = plan_tasks(row_sizes, threads)
 
     def matches(self, kernel: Kernel, params: list, threads: int) -> bool:
         """True when this plan's table still points at the right arrays (state
@@ -81,10 +81,10 @@ class KernelPlan:
             stride = self.scalars.strides[0]
             for t, (state, first) in enumerate(zip(self.states, self.first)):
                 self._pack(self.scalars, t * stride, *hypers, state["step"] + 1.0, first, scale)
-        if len(self._ranges) == 1:
-            self._call(*self._ranges[0])
+        if self._workers == 1:
+            self._call(*self._tasks[0])
         else:
-            run_rows(self._call, self._ranges)
+            run_rows(self._call, self._tasks, self._workers)
         for state in self.states:
             state["step"] += 1
         if self.first[0] or not self.shared:

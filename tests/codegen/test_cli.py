@@ -46,6 +46,14 @@ def test_show_ir_and_asm():
               "--flag", "use_momentum=1")
     assert out.returncode == 0, out.stderr
     assert "zmm" in out.stdout and "width=16" in out.stdout
+    # the header says which kernel the runtime picks and why
+    out = cli("show", "adamw", "--asm")
+    assert out.returncode == 0, out.stderr
+    head = out.stdout.splitlines()[:2]
+    assert "target's default" in head[0] and "prefetch 512 B ahead" in head[0]
+    assert "AdamW(..., simd_width=None)" in head[1]
+    out = cli("show", "adamw", "--asm", "--width", "4")
+    assert "width=4 (--width)" in out.stdout and "simd_width=4" in out.stdout
 
 
 def test_show_unknown_flag_and_spec_are_errors():

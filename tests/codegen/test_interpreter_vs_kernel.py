@@ -73,8 +73,8 @@ statements = [
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@given(text=random_spec(), f0=st.booleans(), n=st.sampled_from([0, 1, 7, 8, 9, 33]),
-       seed=st.integers(0, 2**16), width=st.sampled_from([1, 4, 8]))
+@given(text=random_spec(), f0=st.booleans(), n=st.sampled_from([0, 1, 7, 8, 9, 33, 71, 200]),
+       seed=st.integers(0, 2**16), width=st.sampled_from([1, 2, 4, 8, 16]))
 def test_kernel_matches_interpreter(dtype, text, f0, n, seed, width):
     spec = load_spec_text(text, "random.toml")
     flags = {"f0": f0}

@@ -62,6 +62,6 @@ def test_uniform_subexpressions_are_hoisted_in_double():
     spec = load_spec_file("specs/optimizers/adam.toml")
     kir = build_ir(spec, {"amsgrad": False, "maximize": False}, "float32")
     text = lower_kernel(kir, 8, "k")
-    prologue = text.split("vec_head:")[0]
+    prologue = text.split("main_head:")[0]
     # lr / bc1 and sqrt(bc2) are computed once per row, in double, before the loops
     assert "fdiv contract double" in prologue and "llvm.sqrt.f64" in prologue

@@ -69,3 +69,19 @@ def test_simd_bits_override_is_validated(monkeypatch):
         named_target("znver3")
     monkeypatch.setenv("ODYSSEY_SIMD_BITS", "128")
     assert named_target("znver3").vector_bits == 128
+
+
+def test_prefetch_distance_is_part_of_the_target(monkeypatch):
+    spec = load_spec_file("specs/optimizers/adam.toml")
+    flags = {"amsgrad": False, "maximize": False}
+    default = named_target("znver2")
+    assert default.prefetch_bytes == 512
+    monkeypatch.setenv("ODYSSEY_PREFETCH_BYTES", "0")
+    off = named_target("znver2")
+    assert off.prefetch_bytes == 0 and off.key() != default.key()
+    assert "prefetcht0\t512(" in kernel_assembly(spec, flags, "float32", target=default)
+    assert "prefetch" not in kernel_assembly(spec, flags, "float32", target=off)
+    for bad in ("100", "-64", "8192", "lots"):
+        monkeypatch.setenv("ODYSSEY_PREFETCH_BYTES", bad)
+        with pytest.raises(TargetError, match="ODYSSEY_PREFETCH_BYTES"):
+            named_target("znver2")
