@@ -13,6 +13,12 @@ The variants are not optimizers anyone should use; they only say how much
 each instruction costs inside the real memory-bound loop.
 
     python -m bench.ablate --shapes gpt2 --threads 1 2 --simd-bits 256 512 --chunks 65536
+    python -m bench.ablate --shapes gpt2 --threads 1 2 --prefetch 0 256 512 1024
+
+``--prefetch`` compiles every kernel of a child (ours, the roofline, the
+variants) with ``ODYSSEY_PREFETCH_BYTES`` set to each value; compare across
+children against torch fused (the same in every child), since a prefetch
+distance that slows the roofline down flatters ours/roofline.
 
 ``--norm`` instead times the gradient-norm pass of ``max_grad_norm`` with the
 sum-of-squares kernel compiled at several widths (more lanes = more independent
@@ -23,6 +29,7 @@ read-bandwidth yardstick, interleaved in one process.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -75,6 +82,7 @@ def _child(shapes: str, threads: int, chunk: int | None, seconds: float) -> dict
     times = _time_group(items, (5, 30, seconds), np.random.default_rng(0))
     from codegen.api import default_target
     return {"simd_bits": default_target().vector_bits, "chunk": plan.CHUNK, "threads": threads,
+            "prefetch": default_target().prefetch_bytes,
             "median_ms": {k: float(np.median(v)) * 1e3 for k, v in times.items()},
             "rounds": len(times["ours"])}
 
@@ -116,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--simd-bits", nargs="+", default=["native"])
     ap.add_argument("--chunks", nargs="+", type=int, default=[0], help="0 = the runtime's")
+    ap.add_argument("--prefetch", nargs="+", default=["default"],
+                    help="ODYSSEY_PREFETCH_BYTES values (bytes ahead; 0 = no prefetch)")
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--norm", action="store_true", help="time the gradient-norm pass instead")
     ap.add_argument("--widths", nargs="+", type=int, default=[8, 16, 32],
@@ -130,22 +140,23 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_child(shapes, int(threads), int(chunk), args.seconds)))
         return 0
     rows = []
-    for bits in args.simd_bits:
-        for chunk in args.chunks:
-            for threads in args.threads:
-                env = dict(os.environ)
-                env.pop("ODYSSEY_SIMD_BITS", None)
-                if bits != "native":
-                    env["ODYSSEY_SIMD_BITS"] = bits
-                cmd = [sys.executable, "-m", "bench.ablate", "--seconds", str(args.seconds),
-                       "--child", args.shapes, str(threads), str(chunk)]
-                out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-                row = json.loads(out.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                m = row["median_ms"]
-                rel = "  ".join(f"{k} {v:.1f} ({m['roofline'] / v:.0%})" for k, v in m.items())
-                print(f"simd {row['simd_bits']} chunk {row['chunk']} t{threads}: {rel}",
-                      flush=True)
+    for bits, chunk, prefetch, threads in itertools.product(args.simd_bits, args.chunks,
+                                                            args.prefetch, args.threads):
+        env = dict(os.environ)
+        for name, value, unset in (("ODYSSEY_SIMD_BITS", bits, "native"),
+                                   ("ODYSSEY_PREFETCH_BYTES", prefetch, "default")):
+            env.pop(name, None)
+            if value != unset:
+                env[name] = value
+        cmd = [sys.executable, "-m", "bench.ablate", "--seconds", str(args.seconds),
+               "--child", args.shapes, str(threads), str(chunk)]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(row)
+        m = row["median_ms"]
+        rel = "  ".join(f"{k} {v:.1f} ({m['roofline'] / v:.0%})" for k, v in m.items())
+        print(f"simd {row['simd_bits']} chunk {row['chunk']} prefetch {row['prefetch']} "
+              f"t{threads}: {rel}", flush=True)
     print(json.dumps(rows))
     return 0
 

@@ -11,8 +11,10 @@ Method: for one (optimizer, dtype, threads, shapes) case every contender is
 built and warmed up; then in each round every contender runs one step, in a
 fresh random order, each step preceded by the same "other work" (a pass over
 8 MiB of unrelated memory, as a forward/backward pass would leave the cache);
-only the step is timed.  Medians over rounds are compared as ratios, always
-between contenders timed in the same rounds.  When the contenders of a case do
+only the step is timed.  Times are reported as medians over rounds; a ratio
+between two contenders is the median over rounds of their per-round ratio
+(both timed in the same round, seconds apart), so that a slow phase of a
+shared machine, which slows every contender of a round alike, cancels out.  When the contenders of a case do
 not fit the memory budget together they are split into several interleaved
 groups, each of which includes ``ours``; ratios use ``ours`` of the same group.
 """
@@ -33,11 +35,12 @@ from . import contenders as C
 from . import report, startup
 from .shapes import MODELS, numel
 
-__all__ = ["Settings", "main", "run_case", "run_all", "plan_groups", "make_grads"]
+__all__ = ["Settings", "main", "run_case", "run_all", "plan_groups", "make_grads",
+           "paired_ratios"]
 
 #: rounds and seconds per interleaved group, by shape set: (min rounds, max rounds, seconds)
-ROUNDS = {"lenet": (100, 600, 6.0), "tiny": (3, 10, 1.0), "big": (10, 40, 10.0),
-          "resnet50": (10, 40, 12.0), "gpt2": (7, 15, 35.0)}
+ROUNDS = {"lenet": (100, 600, 6.0), "tiny": (3, 10, 1.0), "big": (15, 60, 12.0),
+          "resnet50": (15, 60, 15.0), "gpt2": (15, 40, 45.0)}
 QUICK_ROUNDS = {"lenet": (20, 100, 0.5), "tiny": (3, 5, 0.2)}
 SCRATCH_BYTES = 8 << 20
 
@@ -111,6 +114,20 @@ def _time_group(items: list[C.Contender], limits: tuple[int, int, float],
     return times
 
 
+def paired_ratios(times: dict[str, list[float]]) -> dict[tuple[str, str], list[float]]:
+    """(a, b) -> quartiles [q1, median, q3] over rounds of ``a``'s time / ``b``'s time
+    in the same round, for every contender ``a`` against ``ours`` and the clip pair."""
+    pairs = [(a, "ours") for a in times if a != "ours"]
+    if "ours_clip" in times and "torch_clip_fused" in times:
+        pairs.append(("torch_clip_fused", "ours_clip"))
+    out = {}
+    for a, b in pairs:
+        rounds = min(len(times[a]), len(times[b]))
+        ratio = np.array(times[a][:rounds]) / np.array(times[b][:rounds])
+        out[a, b] = [float(q) for q in np.percentile(ratio, [25, 50, 75])]
+    return out
+
+
 def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np.ndarray],
              settings: Settings, rng: np.random.Generator) -> dict:
     """One (optimizer, dtype, threads, shapes) case -> medians and ratios."""
@@ -130,6 +147,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
     medians: dict[str, float] = {}
     minima: dict[str, float] = {}
     group_of: dict[str, int] = {}
+    paired: dict[tuple[str, str], list[float]] = {}    # (a, b) -> [q1, median, q3] of a/b
     ours_by_group: list[float] = []
     rounds: list[int] = []
     errors: dict[str, str] = {}
@@ -144,6 +162,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
                 errors[name] = f"{type(exc).__name__}: {exc}"
         times = _time_group(items, limits, rng)
         del items
+        paired.update(paired_ratios(times))
         gc.collect()
         ours_by_group.append(float(np.median(times["ours"])))
         rounds.append(len(times["ours"]))
@@ -154,19 +173,20 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
                 medians[name] = float(np.median(ts))
                 group_of[name] = gi
     medians["ours"] = ours_by_group[0]
-    speedup = {name: medians[name] / ours_by_group[group_of[name]] for name in medians
+    speedup = {name: paired[name, "ours"][1] for name in medians
                if name not in ("ours", "roofline", "ours_clip", "torch_clip_fused")}
     result = {
         "optimizer": opt, "dtype": dtype, "threads": threads, "shapes": shape_name,
         "tensors": len(grads), "numel": n, "groups": groups, "rounds": rounds,
         "median_s": medians, "min_s": minima, "ours_median_by_group_s": ours_by_group,
         "speedup_vs": speedup, "errors": errors,
+        "paired_ratio_quartiles": {f"{a}/{b}": q for (a, b), q in paired.items()},
         "loadavg_1min": [load_before, os.getloadavg()[0]],
     }
     if "roofline" in medians:
-        result["roofline_fraction"] = medians["roofline"] / medians["ours"]
+        result["roofline_fraction"] = paired["roofline", "ours"][1]
     if "ours_clip" in medians and "torch_clip_fused" in medians:
-        result["clip_speedup"] = medians["torch_clip_fused"] / medians["ours_clip"]
+        result["clip_speedup"] = paired["torch_clip_fused", "ours_clip"][1]
     torch_peers = [v for k, v in speedup.items() if k in ("torch_foreach", "torch_fused")]
     if torch_peers:
         result["speedup_vs_torch_fastest"] = min(torch_peers)

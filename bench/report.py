@@ -96,12 +96,20 @@ def _find(results: dict, opt: str, shapes: str, dtype: str, threads: int) -> dic
 
 
 def _target(text: str, value: float | None, threshold: float, fmt: str = "ratio",
-            below: bool = False) -> dict:
+            below: bool = False, spread: list[float] | None = None) -> dict:
     if value is None:
         return {"target": text, "measured": None, "threshold": threshold, "status": "n/a"}
     ok = value < threshold if below else value >= threshold
-    return {"target": text, "measured": value, "threshold": threshold, "format": fmt,
-            "status": "PASS" if ok else "MISS"}
+    out = {"target": text, "measured": value, "threshold": threshold, "format": fmt,
+           "status": "PASS" if ok else "MISS"}
+    if spread:
+        out["quartiles"] = [spread[0], spread[2]]
+    return out
+
+
+def _spread(case: dict, pair: str) -> list[float] | None:
+    """Quartiles of a per-round ratio ``"a/b"`` (see bench.optim.paired_ratios)."""
+    return case.get("paired_ratio_quartiles", {}).get(pair)
 
 
 def evaluate_targets(results: dict) -> list[dict]:
@@ -111,13 +119,17 @@ def evaluate_targets(results: dict) -> list[dict]:
     for t in threads:
         c = _find(results, "adamw", "gpt2", "float32", t) or {}
         out.append(_target(f"AdamW f32 GPT-2, {t} thread(s): >= 95% of same-traffic roofline",
-                           c.get("roofline_fraction"), 0.95, "percent"))
+                           c.get("roofline_fraction"), 0.95, "percent",
+                           spread=_spread(c, "roofline/ours")))
         out.append(_target(f"AdamW f32 GPT-2, {t} thread(s): ahead of torch fused",
-                           c.get("speedup_vs", {}).get("torch_fused"), 1.0))
+                           c.get("speedup_vs", {}).get("torch_fused"), 1.0,
+                           spread=_spread(c, "torch_fused/ours")))
         out.append(_target(f"AdamW f32 GPT-2, {t} thread(s): level with DeepSpeed CPUAdam "
-                           "(>= 0.97x)", c.get("speedup_vs", {}).get("deepspeed"), 0.97))
+                           "(>= 0.97x)", c.get("speedup_vs", {}).get("deepspeed"), 0.97,
+                           spread=_spread(c, "deepspeed/ours")))
         out.append(_target(f"AdamW f32 GPT-2, {t} thread(s): max_grad_norm >= 1.35x torch "
-                           "clip_grad_norm_ + fused", c.get("clip_speedup"), 1.35))
+                           "clip_grad_norm_ + fused", c.get("clip_speedup"), 1.35,
+                           spread=_spread(c, "torch_clip_fused/ours_clip")))
     for opt in ("sgd_momentum", "adam", "adamw", "rmsprop", "adagrad"):
         for t in threads:
             c = _find(results, opt, "lenet", "float32", t) or {}
@@ -129,7 +141,8 @@ def evaluate_targets(results: dict) -> list[dict]:
         for t in threads:
             c = _find(results, opt, "gpt2", "float32", t) or {}
             out.append(_target(f"{opt} f32 GPT-2, {t} thread(s): >= 90% of same-traffic "
-                               "roofline", c.get("roofline_fraction"), 0.90, "percent"))
+                               "roofline", c.get("roofline_fraction"), 0.90, "percent",
+                               spread=_spread(c, "roofline/ours")))
             out.append(_target(f"{opt} f32 GPT-2, {t} thread(s): ahead of torch's fastest "
                                "variant", c.get("speedup_vs_torch_fastest"), 1.0))
     start = results.get("startup", {})
@@ -148,8 +161,12 @@ def _fmt(t: dict) -> str:
     v = t["measured"]
     if v is None:
         return "not measured"
-    return {"percent": f"{v:.1%}", "seconds": f"{v:.3f} s", "count": f"{v:.0f}"}.get(
-        t.get("format"), f"{v:.2f}x")
+    fmt = {"percent": "{:.1%}", "seconds": "{:.3f} s", "count": "{:.0f}"}.get(
+        t.get("format"), "{:.2f}x")
+    text = fmt.format(v)
+    if "quartiles" in t:
+        text += " [" + "–".join(fmt.format(q) for q in t["quartiles"]) + "]"
+    return text
 
 
 # ---- markdown --------------------------------------------------------------------
@@ -246,9 +263,12 @@ def markdown(results: dict) -> str:
              + (f" from ODYSSEY_SIMD_BITS" if m.get("simd_bits_env") else ""),
              f"- peers: NumPy {m['numpy']}, torch {peers.get('torch') or 'not installed'}, "
              f"DeepSpeed {peers.get('deepspeed') or 'not installed (column skipped)'}", "",
-             "Medians of interleaved rounds (random order each round, 8 MiB of unrelated "
-             "memory touched before every step). `(x)` = peer time / our time, so > 1 means "
-             "ours is faster; roofline `%` = same-traffic kernel time / our time.", "",
+             "Times: medians of interleaved rounds (random order each round, 8 MiB of "
+             "unrelated memory touched before every step). Ratios: the median over rounds of "
+             "the two contenders' per-round ratio (timed seconds apart, so a slow phase of the "
+             "shared machine cancels out). `(x)` = peer time / our time, so > 1 means "
+             "ours is faster; roofline `%` = same-traffic kernel time / our time. The targets "
+             "table gives the interquartile range of the per-round ratio in brackets.", "",
              *_load_note(results), *_torch_thread_note(results),
              "### Targets", "", "| target | measured | status |", "|---|---|---|"]
     lines += [f"| {t['target']} | {_fmt(t)} | {t['status']} |" for t in results["targets"]]
