@@ -72,7 +72,7 @@ def _child(shapes: str, threads: int, chunk: int | None, seconds: float) -> dict
     if C.has_torch():
         import torch
         torch.set_num_threads(threads)
-    items = [C.build(name, "adamw", grads, threads, 1.0) for name in
+    items = [C.build(name, "adamw", [grads], threads, 1.0) for name in
              ["ours", "roofline"] + (["torch_fused"] if C.has_torch() else [])]
     for name in VARIANTS:
         params = [__import__("odyssey_training").Parameter(g * np.float32(20), g) for g in grads]

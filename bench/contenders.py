@@ -2,7 +2,14 @@
 
 Every contender owns its parameters and optimizer state; all of them read the
 same gradient arrays (none writes them), except the torch clipping contender,
-which scales its gradients in place and so gets its own copy.
+which scales its gradients in place and so gets its own copies.
+
+Gradients come as a list of *sets* (each set: one array per tensor).  With
+several sets, every contender's ``prepare()`` (run before each step, untimed)
+plays the backward pass: it writes the next set in place (``x *= 1``: same
+values, now hot in the cache, as freshly computed gradients are) and hands
+those arrays to the contender, so each step sees new gradient arrays, as in a
+training loop.  With one set the arrays never change.
 
 * ``ours``             -- odyssey_training's optimizer (``num_threads`` threads)
 * ``ours_clip``        -- the same with ``max_grad_norm`` (norm + fused scaling)
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -53,6 +61,24 @@ class Contender:
     name: str
     step: Callable[[], None]
     keep: list = field(default_factory=list)   # objects that must live as long as the step
+    prepare: Callable[[], None] = lambda: None  # untimed, before each step: the next grads
+
+
+def _rotation(sets: list, assign: Callable[[list], None],
+              arrays: list[list[np.ndarray]] | None = None) -> Callable[[], None]:
+    """A ``prepare`` that writes the next gradient set (``arrays``: its NumPy
+    memory, default ``sets``) and hands it to ``assign``, round-robin."""
+    if len(sets) == 1:
+        return lambda: None
+    turn = itertools.count(1)
+    arrays = arrays or sets
+
+    def prepare() -> None:
+        k = next(turn) % len(sets)
+        for a in arrays[k]:
+            np.multiply(a, 1, out=a)        # the backward pass just wrote it
+        assign(sets[k])
+    return prepare
 
 
 def has_torch() -> bool:
@@ -64,16 +90,21 @@ def has_deepspeed() -> bool:
 
 
 # ---- ours -----------------------------------------------------------------
-def _ours(cls: type, kwargs: dict, grads: list[np.ndarray], threads: int,
+def _ours(cls: type, kwargs: dict, sets: list[list[np.ndarray]], threads: int,
           **extra) -> Contender:
-    params = [ot.Parameter(g * g.dtype.type(PARAM_SCALE), g) for g in grads]
+    params = [ot.Parameter(g * g.dtype.type(PARAM_SCALE), g) for g in sets[0]]
     opt = cls(params, num_threads=threads, **kwargs, **extra)
-    return Contender("", opt.step, [opt, params])
+
+    def assign(grads: list[np.ndarray]) -> None:
+        for p, g in zip(params, grads):
+            p.grad = g
+    return Contender("", opt.step, [opt, params], _rotation(sets, assign))
 
 
 # ---- NumPy reference --------------------------------------------------------
-def _numpy(name: str, kwargs: dict, grads: list[np.ndarray]) -> Contender:
+def _numpy(name: str, kwargs: dict, sets: list[list[np.ndarray]]) -> Contender:
     """torch.optim's single-tensor algorithm written with in-place NumPy ufuncs."""
+    grads = list(sets[0])                  # rotated in place by prepare()
     params = [g * g.dtype.type(PARAM_SCALE) for g in grads]
     zeros = [[np.zeros_like(g) for g in grads] for _ in range(STATE_BUFFERS[name])]
     count = [0]
@@ -115,35 +146,44 @@ def _numpy(name: str, kwargs: dict, grads: list[np.ndarray]) -> Contender:
 
     steps = {"adam": lambda: adam(False), "adamw": lambda: adam(True), "sgd_momentum": sgd,
              "rmsprop": rmsprop, "adagrad": adagrad}
-    return Contender("numpy", steps[name], [params, zeros])
+    return Contender("numpy", steps[name], [params, zeros],
+                     _rotation(sets, lambda new: grads.__setitem__(slice(None), new)))
 
 
 # ---- torch ------------------------------------------------------------------
-def _torch_params(grads: list[np.ndarray], own_grads: bool) -> list:
+def _torch_params(sets: list[list[np.ndarray]], own_grads: bool) -> tuple[list, Callable]:
+    """torch parameters over copies of the first set, and the ``prepare`` that
+    rotates their ``.grad`` through tensors sharing each set's memory (or copies)."""
     import torch
 
+    arrays = [[g.copy() for g in grads] for grads in sets] if own_grads else sets
+    grad_sets = [[torch.from_numpy(g) for g in grads] for grads in arrays]
     params = []
-    for g in grads:
+    for g, tg in zip(sets[0], grad_sets[0]):
         p = torch.from_numpy(g * g.dtype.type(PARAM_SCALE)).requires_grad_(True)
-        p.grad = torch.from_numpy(g.copy() if own_grads else g)
+        p.grad = tg
         params.append(p)
-    return params
+
+    def assign(grads: list) -> None:
+        for p, g in zip(params, grads):
+            p.grad = g
+    return params, _rotation(grad_sets, assign, arrays)
 
 
-def _torch(name: str, kwargs: dict, grads: list[np.ndarray], variant: str,
+def _torch(name: str, kwargs: dict, sets: list[list[np.ndarray]], variant: str,
            max_norm: float | None = None) -> Contender:
     import torch
 
     cls = getattr(torch.optim, OPTIMIZERS[name][0])
-    params = _torch_params(grads, own_grads=max_norm is not None)
+    params, prepare = _torch_params(sets, own_grads=max_norm is not None)
     opt = cls(params, **kwargs, **{variant: True})
     if max_norm is None:
-        return Contender("", opt.step, [opt, params])
+        return Contender("", opt.step, [opt, params], prepare)
 
     def step() -> None:
         torch.nn.utils.clip_grad_norm_(params, max_norm)
         opt.step()
-    return Contender("", step, [opt, params])
+    return Contender("", step, [opt, params], prepare)
 
 
 @functools.cache
@@ -152,22 +192,21 @@ def torch_variant_ok(name: str, dtype: str, variant: str) -> bool:
     if not has_torch():
         return False
     try:
-        grads = [np.ones(8, dtype=dtype)]
-        c = _torch(name, OPTIMIZERS[name][1], grads, variant)
+        c = _torch(name, OPTIMIZERS[name][1], [[np.ones(8, dtype=dtype)]], variant)
         c.step()
         return True
     except (RuntimeError, TypeError, ValueError):
         return False
 
 
-def _deepspeed(name: str, kwargs: dict, grads: list[np.ndarray]) -> Contender:
+def _deepspeed(name: str, kwargs: dict, sets: list[list[np.ndarray]]) -> Contender:
     from deepspeed.ops.adam import DeepSpeedCPUAdam
 
-    params = _torch_params(grads, own_grads=False)
+    params, prepare = _torch_params(sets, own_grads=False)
     wd = kwargs.get("weight_decay", 1e-2 if name == "adamw" else 0.0)
     opt = DeepSpeedCPUAdam(params, lr=kwargs.get("lr", 1e-3), betas=(0.9, 0.999), eps=1e-8,
                            weight_decay=wd, adamw_mode=name == "adamw")
-    return Contender("", opt.step, [opt, params])
+    return Contender("", opt.step, [opt, params], prepare)
 
 
 def torch_version() -> str | None:
@@ -217,9 +256,10 @@ def memory_arrays(name: str, contender: str) -> float:
     return own + extra.get(contender, 0.0)
 
 
-def build(contender: str, name: str, grads: list[np.ndarray], threads: int,
+def build(contender: str, name: str, grads: list[list[np.ndarray]], threads: int,
           max_norm: float) -> Contender:
-    """A ready contender (kernels compiled, state allocated by two warm-up steps)."""
+    """A ready contender (kernels compiled, state allocated by warm-up steps) over
+    the gradient sets ``grads``."""
     cls_name, kwargs = OPTIMIZERS[name]
     ours_cls = getattr(ours_mod, cls_name)
     if contender == "ours":
@@ -239,6 +279,7 @@ def build(contender: str, name: str, grads: list[np.ndarray], threads: int,
     else:
         raise ValueError(f"unknown contender {contender!r}")
     c.name = contender
-    for _ in range(2):
+    for _ in range(max(2, len(grads))):
+        c.prepare()
         c.step()
     return c

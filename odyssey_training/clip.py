@@ -11,7 +11,6 @@ norm and fold the scale into their update kernel instead of rewriting grads.
 from __future__ import annotations
 
 import math
-import weakref
 from typing import Iterable
 
 import cffi
@@ -19,7 +18,8 @@ import numpy as np
 
 from codegen.api import compile_sumsq
 from .parameter import Parameter, check_array
-from .threads import CHUNK, address, default_threads, plan_tasks, run_rows
+from .threads import (CHUNK, address, buffer_pointer, default_threads, plan_tasks,
+                      pointer_slots, run_rows)
 
 __all__ = ["clip_grad_norm_", "group_grad_norm", "grad_norm", "GradNormPlan"]
 
@@ -28,39 +28,59 @@ _ffi = cffi.FFI()
 
 class GradNormPlan:
     """The L2 norm of a list of gradients in one native pass per dtype; the
-    pointer tables are built once and reused while the same arrays come back
-    (an optimizer keeps one per param group, so clipping allocates nothing)."""
+    pointer tables are built once and reused while gradients of the same dtypes
+    and sizes come back (re-pointed at the arrays of each call: an optimizer keeps
+    one plan per param group, so clipping allocates nothing per step)."""
 
     def __init__(self) -> None:
-        self._refs: list = []
+        self._layout: list[tuple[np.dtype, int]] = []   # (dtype, size) per gradient
+        self._rows: list[tuple | None] = []   # per gradient: slots, first word, rows, row width
         self._threads = 0
         self._parts: list[tuple] = []
 
-    def _matches(self, grads: list[np.ndarray], threads: int) -> bool:
-        return (threads == self._threads and len(grads) == len(self._refs)
-                and all(r() is g for r, g in zip(self._refs, grads)))
-
     def _build(self, grads: list[np.ndarray], threads: int) -> None:
-        self._refs = [weakref.ref(g) for g in grads]
+        self._layout = [(g.dtype, g.size) for g in grads]
         self._threads = threads
         self._parts = []
+        self._rows = [None] * len(grads)
         for dtype in sorted({g.dtype.name for g in grads}):
-            rows = [[min(CHUNK, g.size - b), address(g) + b * g.itemsize]
-                    for g in grads if g.dtype.name == dtype for b in range(0, g.size, CHUNK)]
+            members = [i for i, g in enumerate(grads) if g.dtype.name == dtype and g.size]
+            rows, spans = [], {}
+            for i in members:
+                g = grads[i]
+                spans[i] = (len(rows), -(-g.size // CHUNK))
+                rows += [[min(CHUNK, g.size - b), address(g) + b * g.itemsize]
+                         for b in range(0, g.size, CHUNK)]
             if not rows:
                 continue
+            kernel = compile_sumsq(dtype)             # rows: [n, x*]
             table = np.array(rows, dtype=np.int64)
+            slots = pointer_slots(table)
+            for i, (first, count) in spans.items():
+                self._rows[i] = (slots, first * kernel.row_width + 1, count, kernel.row_width)
             out = np.zeros(len(rows), dtype=np.float64)
-            fn = _ffi.cast("void(*)(int64_t *, int64_t, int64_t, double *)",
-                           compile_sumsq(dtype).address)
+            fn = _ffi.cast("void(*)(int64_t *, int64_t, int64_t, double *)", kernel.address)
             tp, op = _ffi.cast("int64_t *", address(table)), _ffi.cast("double *", address(out))
-            sizes = table[:, 0]
             call = (lambda fn, tp, op: lambda a, b: fn(tp, a, b, op))(fn, tp, op)
-            self._parts.append((table, out, call, *plan_tasks(sizes, threads)))
+            self._parts.append((table, out, call, *plan_tasks(table[:, 0], threads)))
+
+    def _point(self, grads: list[np.ndarray], threads: int) -> bool:
+        """Point the tables at ``grads``; False when their layout differs."""
+        if threads != self._threads or len(grads) != len(self._layout):
+            return False
+        for g, (dtype, size), row in zip(grads, self._layout, self._rows):
+            if g.dtype != dtype or g.size != size:
+                return False
+            if row is not None:
+                slots, word, count, width = row
+                base = buffer_pointer(g)
+                for k in range(count):
+                    slots[word + k * width] = base + k * CHUNK * g.itemsize
+        return True
 
     def __call__(self, grads: list[np.ndarray], threads: int | None = None) -> float:
         threads = threads or default_threads()
-        if not self._parts or not self._matches(grads, threads):
+        if not self._parts or not self._point(grads, threads):
             self._build(grads, threads)
         total = 0.0
         for _table, out, call, tasks, workers in self._parts:

@@ -19,7 +19,8 @@ from typing import Callable
 import cffi
 import numpy as np
 
-__all__ = ["default_threads", "run_rows", "split_rows", "address", "PARALLEL_MIN_ELEMENTS",
+__all__ = ["default_threads", "run_rows", "split_rows", "address", "buffer_pointer",
+           "pointer_slots", "PARALLEL_MIN_ELEMENTS",
            "CHUNK", "TASKS_PER_THREAD", "plan_tasks"]
 
 #: groups smaller than this run in one call on the calling thread
@@ -34,6 +35,22 @@ _ffi = cffi.FFI()
 def address(arr: np.ndarray) -> int:
     """The address of ``arr``'s first element, for a kernel's pointer table."""
     return int(_ffi.cast("intptr_t", _ffi.from_buffer(arr)))
+
+
+_CHARS = _ffi.typeof("char[]")
+
+
+def buffer_pointer(arr: np.ndarray):
+    """``arr``'s memory as a cffi ``char[]`` (ValueError when it is not C-contiguous),
+    to store into a pointer table viewed as ``char **`` (:func:`pointer_slots`):
+    ``ffi.from_buffer`` without its Python wrapper, the cheapest way to an
+    ndarray's address, for tables re-pointed at new gradients every step."""
+    return _ffi._backend.from_buffer(_CHARS, arr, False)
+
+
+def pointer_slots(table: np.ndarray):
+    """The words of an int64 pointer table as ``char *`` slots."""
+    return _ffi.cast("char **", _ffi.from_buffer(table))
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0

@@ -4,7 +4,7 @@ the one native kernel that codegen built for the group's (variant, dtype)."""
 
 from __future__ import annotations
 
-import weakref
+import operator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
@@ -76,8 +76,12 @@ class Optimizer:
         self._plans: dict[tuple[int, np.dtype], KernelPlan] = {}
         self._settings: dict[int, _Settings] = {}
         self._norms: dict[int, GradNormPlan] = {}
-        self._last: dict[int, tuple] = {}    # per group: params, their array refs, live
-        self._keys = tuple(group_defaults(self.spec))
+        # per group, the last step's: params list, a copy of it, live, plans, params
+        # without gradient (see _prepare)
+        self._last: dict[int, tuple] = {}
+        keys = tuple(group_defaults(self.spec))
+        self._fingerprint = operator.itemgetter(*keys) if len(keys) > 1 else (
+            lambda group: (group[keys[0]],))
         if params is not None:
             items = list(params)
             if items and isinstance(items[0], Mapping):
@@ -186,9 +190,11 @@ class Optimizer:
             known[id(a)].grad = g
 
     def _prepare(self, index: int, group: dict[str, Any]) -> tuple[_Settings, dict, bool]:
-        """Validate a group and pick its tensors; writes nothing.  When the values
-        and the arrays are the very objects of the last step, nothing is re-checked."""
-        fingerprint = tuple(group[k] for k in self._keys)
+        """Validate a group and pick its tensors; writes nothing the user sees.  When
+        the parameters, their arrays and the set of those with gradients are those of
+        the last step, only the gradients are checked (and re-pointed: see
+        :meth:`KernelPlan.refresh`); returns (settings, tensors by dtype, that case)."""
+        fingerprint = self._fingerprint(group)   # the group's values, one C-level lookup
         settings = self._settings.get(index)
         if settings is None or settings.fingerprint != fingerprint:
             validate_group(self.spec, group, type(self).__name__)
@@ -199,33 +205,27 @@ class Optimizer:
             self._settings[index] = settings
         params = group["params"]
         last = self._last.get(index)
-        if last is not None and last[0] is params and len(last[1]) == len(params):
-            for p, (q, dref, gref) in zip(params, last[1]):
-                g = p.grad
-                if p is not q or (g is None) != (gref is None) or (g is not None and (
-                        gref() is not g or dref() is not p.data or not p.data.flags.writeable)):
-                    break
-            else:  # the very same arrays as the last step: nothing to check or rebuild
-                return settings, last[2], True
+        if (last is not None and last[0] is params and params == last[1]
+                and all(map(KernelPlan.refresh, last[3]))
+                and (not last[4] or all(p.grad is None for p in last[4]))):
+            return settings, last[2], True
+        self._last.pop(index, None)
         live: dict[np.dtype, list[Parameter]] = {}
-        refs = []
         for i, p in enumerate(params):
             g = p.grad
             if g is None:
-                refs.append((p, None, None))
                 continue
             d = p.data
             check_array(d, f"param {p.name or i}", writable=True)
             _check_grad(d, g, f"grad of param {p.name or i}")
-            refs.append((p, weakref.ref(d), weakref.ref(g)))
             if d.size:
                 live.setdefault(d.dtype, []).append(p)
-        self._last[index] = (params, refs, live)
         return settings, live, False
 
     def _run(self, index: int, settings: _Settings, live: dict[np.dtype, list[Parameter]],
              same: bool) -> None:
-        """Run the group's kernels; ``same``: the arrays are those of the last step."""
+        """Run the group's kernels; ``same``: the plans of the last step fit (their
+        gradients are already re-pointed)."""
         if not live:
             return
         scale = 1.0
@@ -238,6 +238,7 @@ class Optimizer:
                 self.skipped_steps += 1
                 return  # a non-finite gradient: keep parameters and state, report the norm
             scale = min(1.0, clip / (norm + 1e-6))
+        plans, rebuilt = [], not same
         for dtype, params in live.items():
             kernel = settings.kernels.get(dtype)
             if kernel is None:
@@ -246,13 +247,19 @@ class Optimizer:
                     scale_grad=clip is not None)
             plan = self._plans.get((index, dtype))
             if plan is None or not (plan.kernel is kernel and plan.threads == self.num_threads
-                                    if same else plan.matches(kernel, params, self.num_threads)):
+                                    if same else plan.bind(kernel, params, self.num_threads)):
                 first = [self._ensure_state(p, kernel.states, settings.values) for p in params]
                 buffers = [[self.state[p][s] for s in kernel.states] for p in params]
                 plan = KernelPlan(kernel, params, buffers, [self.state[p] for p in params],
                                   self.num_threads, first)
                 self._plans[(index, dtype)] = plan
+                rebuilt = True
+            plans.append(plan)
             plan.step(settings.hypers, scale)
+        if rebuilt:
+            group = self.param_groups[index]["params"]
+            self._last[index] = (group, list(group), live, plans,
+                                 [p for p in group if p.grad is None])
 
     def _ensure_state(self, p: Parameter, names: tuple[str, ...], values: Mapping[str, float]) -> bool:
         """Create missing buffers; True when a "grad"-initialised buffer was just made."""

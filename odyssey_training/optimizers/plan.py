@@ -11,19 +11,24 @@ share one scalar vector, so a step writes a single row of float64s.
 
 from __future__ import annotations
 
+import functools
 import struct
-import weakref
+from collections import deque
+from itertools import repeat
+from operator import setitem
 
 import cffi
 import numpy as np
 
 from codegen.api import Kernel
-from ..threads import CHUNK, address, plan_tasks, run_rows
+from ..threads import CHUNK, address, buffer_pointer, plan_tasks, pointer_slots, run_rows
 
 __all__ = ["KernelPlan"]
 
 _ffi = cffi.FFI()
+#: ``ffi.from_buffer`` without its Python wrapper: the cheapest address of an ndarray
 _SIGNATURE = "void(*)(int64_t *, int64_t, int64_t)"
+GRAD_COLUMN = 3                        # row: [n, scalars*, p*, g*, state*...]
 
 
 class KernelPlan:
@@ -44,31 +49,57 @@ class KernelPlan:
         self.scalars = np.zeros((len(params), slots), dtype=np.float64)
         self._pack = struct.Struct(f"{slots}d").pack_into
         rows, sizes = [], []
+        self._spans = []                      # per tensor: its first row and row count
         for t, (param, bufs) in enumerate(zip(params, buffers)):
             n, item = param.data.size, param.data.itemsize
             bases = [address(a) for a in [param.data, param.grad] + bufs]
             scal = address(self.scalars) + (0 if self.shared else t * self.scalars.strides[0])
+            self._spans.append((len(rows), -(-n // CHUNK)))
             for begin in range(0, n, CHUNK):
                 count = min(CHUNK, n - begin)
                 rows.append([count, scal] + [b + begin * item for b in bases])
                 sizes.append(count)
         self.table = np.array(rows, dtype=np.int64).reshape(len(rows), kernel.row_width)
         row_sizes = np.array(sizes, dtype=np.int64)
-        self._grad_refs = [weakref.ref(p.grad) for p in params]
-        self._data_refs = [weakref.ref(p.data) for p in params]
+        self._data = [p.data for p in params]      # strong: an identity check needs no call
+        self._shapes = [d.shape for d in self._data]
+        self.dtype = self._data[0].dtype
         fn = _ffi.cast(_SIGNATURE, kernel.address)
         table = _ffi.cast("int64_t *", address(self.table))
+        self._slots = pointer_slots(self.table)
         self._call = lambda first_row, end_row: fn(table, first_row, end_row)
         self._tasks, self._workers = plan_tasks(row_sizes, threads)
+        self._call_all = functools.partial(fn, table, 0, len(rows))   # one thread, no frame
 
-    def matches(self, kernel: Kernel, params: list, threads: int) -> bool:
-        """True when this plan's table still points at the right arrays (state
-        buffers are fixed per kernel: the optimizer drops plans when it replaces them)."""
-        if kernel is not self.kernel or threads != self.threads or len(params) != len(self.params):
-            return False
-        for p, q, gref, dref in zip(params, self.params, self._grad_refs, self._data_refs):
-            if p is not q or gref() is not p.grad or dref() is not p.data:
+    def bind(self, kernel: Kernel, params: list, threads: int) -> bool:
+        """Whether this plan can run ``params`` (the same kernel, thread count,
+        parameters and parameter arrays; state buffers are fixed per kernel: the
+        optimizer drops plans when it replaces them), after :meth:`refresh`."""
+        return (kernel is self.kernel and threads == self.threads and params == self.params
+                and self.refresh())
+
+    def refresh(self) -> bool:
+        """Point the table at each parameter's current gradient, checked as
+        ``Optimizer.step`` would (an ndarray of the parameter's shape and dtype;
+        ``from_buffer`` refuses a non-contiguous one); False when anything else
+        changed or looks wrong (the optimizer then validates in full, with
+        messages, and builds a new plan).  A training loop brings new gradient
+        arrays every step, so they are re-pointed every step, without keeping a
+        reference to them: a few writes per tensor instead of a new plan."""
+        slots, width, dtype, ndarray = self._slots, self.kernel.row_width, self.dtype, np.ndarray
+        for p, data, shape, (first, rows) in zip(self.params, self._data, self._shapes,
+                                                 self._spans):
+            grad = p.grad
+            if (p.data is not data or type(grad) is not ndarray or grad.shape != shape
+                    or grad.dtype != dtype or not data.flags.writeable):
                 return False
+            try:
+                base = buffer_pointer(grad)
+            except ValueError:   # not C-contiguous
+                return False
+            slots[first * width + GRAD_COLUMN] = base
+            for k in range(1, rows):   # a tensor of several rows: each row's own offset
+                slots[(first + k) * width + GRAD_COLUMN] = base + k * CHUNK * grad.itemsize
         return True
 
     def step(self, hypers: list[float], scale: float) -> None:
@@ -82,10 +113,14 @@ class KernelPlan:
             for t, (state, first) in enumerate(zip(self.states, self.first)):
                 self._pack(self.scalars, t * stride, *hypers, state["step"] + 1.0, first, scale)
         if self._workers == 1:
-            self._call(*self._tasks[0])
+            self._call_all()
         else:
             run_rows(self._call, self._tasks, self._workers)
-        for state in self.states:
-            state["step"] += 1
+        if self.shared:   # one new count for every tensor, stored by a C-level loop
+            deque(map(setitem, self.states, repeat("step"), repeat(self.states[0]["step"] + 1)),
+                  maxlen=0)
+        else:
+            for state in self.states:
+                state["step"] += 1
         if self.first[0] or not self.shared:
             self.first = [0.0] * len(self.first)
