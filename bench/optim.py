@@ -40,8 +40,10 @@ __all__ = ["Settings", "main", "run_case", "run_all", "plan_groups", "make_grads
            "paired_ratios"]
 
 #: rounds and seconds per interleaved group, by shape set: (min rounds, max rounds, seconds)
-ROUNDS = {"lenet": (100, 600, 6.0), "tiny": (3, 10, 1.0), "big": (15, 60, 12.0),
-          "resnet50": (15, 60, 15.0), "gpt2": (15, 40, 45.0)}
+ROUNDS = {"lenet": (100, 600, 6.0), "tiny": (3, 10, 1.0), "big": (15, 100, 12.0),
+          "resnet50": (15, 100, 15.0), "gpt2": (15, 100, 45.0)}
+#: peers many times slower than ours: timed in groups of their own
+SLOW = ("numpy", "torch_foreach")
 QUICK_ROUNDS = {"lenet": (20, 100, 0.5), "tiny": (3, 5, 0.2)}
 #: gradient sets in rotation, by shape set: each step gets new gradient arrays, as
 #: after a backward pass (the big shapes keep one set: their per-step re-pointing is
@@ -77,22 +79,28 @@ def plan_groups(names: list[str], opt: str, n: int, itemsize: int,
                 budget_bytes: float) -> list[list[str]]:
     """Split contenders into interleaved groups that fit ``budget_bytes``
     (besides the shared gradients); each group holds ``ours``; ``roofline``
-    goes in the first one and a clip pair stays together."""
+    goes in the first one and a clip pair stays together.  The slow peers
+    (:data:`SLOW`) never share a group with the others: a round waits for its
+    slowest step, and the close ratios (roofline, torch fused, DeepSpeed,
+    clipping) need many rounds."""
     size = {c: C.memory_arrays(opt, c) * n * itemsize for c in names}
-    units = [[c] for c in names if c not in ("ours", "roofline", "ours_clip", "torch_clip_fused")]
+    fixed = ("ours", "roofline", "ours_clip", "torch_clip_fused")
+    units = [[c] for c in names if c not in fixed and c not in SLOW]
     clip = [c for c in ("ours_clip", "torch_clip_fused") if c in names]
     if clip:
         units.append(clip)
     groups = [["ours"] + (["roofline"] if "roofline" in names else [])]
-    for unit in units:
+    slow_groups: list[list[str]] = []
+    for unit in units + [[c] for c in names if c in SLOW]:
+        pool = slow_groups if unit[0] in SLOW else groups
         need = sum(size[c] for c in unit)
-        for g in groups:
+        for g in pool:
             if sum(size[c] for c in g) + need <= budget_bytes:
                 g.extend(unit)
                 break
         else:
-            groups.append(["ours"] + unit)
-    return groups
+            pool.append(["ours"] + unit)
+    return groups + slow_groups
 
 
 def _time_group(items: list[C.Contender], limits: tuple[int, int, float],

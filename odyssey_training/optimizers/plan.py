@@ -49,21 +49,28 @@ class KernelPlan:
         self.scalars = np.zeros((len(params), slots), dtype=np.float64)
         self._pack = struct.Struct(f"{slots}d").pack_into
         rows, sizes = [], []
-        self._spans = []                      # per tensor: its first row and row count
+        # where each tensor's gradient pointer goes: one word for a tensor of one
+        # row (the usual case), one per row for larger ones
+        self._single: list[tuple] = []        # (param, data, shape, word)
+        self._multi: list[tuple] = []         # (param, data, shape, first word, rows, bytes)
+        width = kernel.row_width
         for t, (param, bufs) in enumerate(zip(params, buffers)):
-            n, item = param.data.size, param.data.itemsize
-            bases = [address(a) for a in [param.data, param.grad] + bufs]
+            d = param.data
+            n, item = d.size, d.itemsize
+            bases = [address(a) for a in [d, param.grad] + bufs]
             scal = address(self.scalars) + (0 if self.shared else t * self.scalars.strides[0])
-            self._spans.append((len(rows), -(-n // CHUNK)))
+            word = len(rows) * width + GRAD_COLUMN
+            if n <= CHUNK:
+                self._single.append((param, d, d.shape, word))
+            else:
+                self._multi.append((param, d, d.shape, word, -(-n // CHUNK), CHUNK * item))
             for begin in range(0, n, CHUNK):
                 count = min(CHUNK, n - begin)
                 rows.append([count, scal] + [b + begin * item for b in bases])
                 sizes.append(count)
         self.table = np.array(rows, dtype=np.int64).reshape(len(rows), kernel.row_width)
         row_sizes = np.array(sizes, dtype=np.int64)
-        self._data = [p.data for p in params]      # strong: an identity check needs no call
-        self._shapes = [d.shape for d in self._data]
-        self.dtype = self._data[0].dtype
+        self.dtype = params[0].data.dtype
         fn = _ffi.cast(_SIGNATURE, kernel.address)
         table = _ffi.cast("int64_t *", address(self.table))
         self._slots = pointer_slots(self.table)
@@ -81,25 +88,31 @@ class KernelPlan:
     def refresh(self) -> bool:
         """Point the table at each parameter's current gradient, checked as
         ``Optimizer.step`` would (an ndarray of the parameter's shape and dtype;
-        ``from_buffer`` refuses a non-contiguous one); False when anything else
+        ``buffer_pointer`` refuses a non-contiguous one); False when anything else
         changed or looks wrong (the optimizer then validates in full, with
         messages, and builds a new plan).  A training loop brings new gradient
         arrays every step, so they are re-pointed every step, without keeping a
-        reference to them: a few writes per tensor instead of a new plan."""
-        slots, width, dtype, ndarray = self._slots, self.kernel.row_width, self.dtype, np.ndarray
-        for p, data, shape, (first, rows) in zip(self.params, self._data, self._shapes,
-                                                 self._spans):
-            grad = p.grad
-            if (p.data is not data or type(grad) is not ndarray or grad.shape != shape
-                    or grad.dtype != dtype or not data.flags.writeable):
-                return False
-            try:
+        reference to them: a few writes per tensor instead of a new plan.  (The
+        plan holds the parameter arrays themselves, so ``is`` suffices for them.)"""
+        slots, dtype, ndarray = self._slots, self.dtype, np.ndarray
+        try:
+            for p, data, shape, word in self._single:
+                grad = p.grad
+                if (p.data is not data or type(grad) is not ndarray or grad.shape != shape
+                        or (grad.dtype is not dtype and grad.dtype != dtype)
+                        or not data.flags.writeable):
+                    return False
+                slots[word] = buffer_pointer(grad)
+            for p, data, shape, word, rows, nbytes in self._multi:
+                grad = p.grad
+                if (p.data is not data or type(grad) is not ndarray or grad.shape != shape
+                        or grad.dtype != dtype or not data.flags.writeable):
+                    return False
                 base = buffer_pointer(grad)
-            except ValueError:   # not C-contiguous
-                return False
-            slots[first * width + GRAD_COLUMN] = base
-            for k in range(1, rows):   # a tensor of several rows: each row's own offset
-                slots[(first + k) * width + GRAD_COLUMN] = base + k * CHUNK * grad.itemsize
+                for k in range(rows):
+                    slots[word + k * self.kernel.row_width] = base + k * nbytes
+        except ValueError:      # not C-contiguous
+            return False
         return True
 
     def step(self, hypers: list[float], scale: float) -> None:

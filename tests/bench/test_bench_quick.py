@@ -42,6 +42,7 @@ def test_plan_groups_keeps_ours_everywhere_and_the_clip_pair_together():
     assert all(g[0] == "ours" for g in groups) and "roofline" in groups[0]
     assert any({"ours_clip", "torch_clip_fused"} <= set(g) for g in groups)
     assert sorted(n for g in groups for n in g if n != "ours") == sorted(names[1:])
+    assert all("numpy" not in g or "roofline" not in g for g in groups)  # slow peers apart
 
 
 def test_quick_cases_on_tiny_shapes_produce_the_report(tmp_path):
