@@ -6,15 +6,14 @@ that feeds the very same array objects every step, bad new gradients must be
 rejected before anything is written, and a replaced parameter array must be
 noticed."""
 
-import gc
-import tracemalloc
-
 import numpy as np
 import pytest
 
 import odyssey_training as ot
 from odyssey_training.optimizers import SGD, AdamW
 from odyssey_training.threads import CHUNK
+
+from .memory import bytes_kept
 
 SHAPES = [(2 * CHUNK + 100,), (3, 5), (), (0,), (CHUNK // 2 + 7,)]
 
@@ -136,17 +135,10 @@ def test_no_memory_growth_with_new_gradients_every_step():
         for p, g in zip(params, pool[k % 3]):
             p.grad = g
         opt.step()
-    tracemalloc.start()
-    try:
-        gc.collect()
-        before = tracemalloc.take_snapshot()
-        for k in range(100):
-            for p, g in zip(params, pool[k % 3]):
-                p.grad = g
-            opt.step()
-        gc.collect()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    growth = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
+
+    def step(k: int) -> None:
+        for p, g in zip(params, pool[k % 3]):
+            p.grad = g
+        opt.step()
+    growth = bytes_kept(step)
     assert growth < 4096, f"{growth} bytes allocated and kept over 100 steps"

@@ -1,9 +1,6 @@
 """Results do not depend on the thread count (bitwise) and agree across SIMD
 widths to rounding; no allocation growth across steps."""
 
-import gc
-import tracemalloc
-
 import numpy as np
 import pytest
 
@@ -13,6 +10,7 @@ from odyssey_training.optimizers import SGD, Adam, AdamW, Adagrad, RMSprop
 from odyssey_training.threads import PARALLEL_MIN_ELEMENTS
 
 from ..codegen.kernel_call import call_kernel
+from .memory import bytes_kept
 
 
 def run(cls, threads, dtype, steps=5, **kw):
@@ -72,20 +70,9 @@ def test_no_memory_growth_across_steps(cls, clip):
     for p in params:
         p.grad = rng.standard_normal(p.data.size).astype(np.float32)
     opt = cls(params, lr=0.01, max_grad_norm=clip, **({"momentum": 0.9} if cls is SGD else {}))
-    for _ in range(5):
+    for _ in range(6):
         opt.step()
-    tracemalloc.start()
-    try:
-        opt.step()
-        gc.collect()
-        before = tracemalloc.take_snapshot()
-        for _ in range(100):
-            opt.step()
-        gc.collect()
-        after = tracemalloc.take_snapshot()
-    finally:
-        tracemalloc.stop()
-    growth = sum(s.size_diff for s in after.compare_to(before, "filename") if s.size_diff > 0)
+    growth = bytes_kept(lambda _: opt.step())
     assert growth < 4096, f"{growth} bytes allocated and kept over 100 steps"
 
 
