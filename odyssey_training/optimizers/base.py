@@ -25,6 +25,19 @@ MAX_SIMD_WIDTH = 64
 
 
 @dataclass
+class _LastStep:
+    """What a group's last step ran: its params list (and a copy, to notice edits
+    in place), kernels, thread count, tensors by dtype, plans, params without grad."""
+    params: list
+    members: list
+    kernels: dict
+    threads: int
+    live: dict
+    plans: list
+    skipped: list
+
+
+@dataclass
 class _Settings:
     """A group's validated hyperparameters and chosen kernels, reused while the
     group's values (``fingerprint``) do not change."""
@@ -76,9 +89,7 @@ class Optimizer:
         self._plans: dict[tuple[int, np.dtype], KernelPlan] = {}
         self._settings: dict[int, _Settings] = {}
         self._norms: dict[int, GradNormPlan] = {}
-        # per group, the last step's: params list, a copy of it, live, plans, params
-        # without gradient (see _prepare)
-        self._last: dict[int, tuple] = {}
+        self._last: dict[int, _LastStep] = {}   # per group (see _prepare)
         keys = tuple(group_defaults(self.spec))
         self._fingerprint = operator.itemgetter(*keys) if len(keys) > 1 else (
             lambda group: (group[keys[0]],))
@@ -157,8 +168,8 @@ class Optimizer:
         if params is not None or grads is not None:
             self._bind(params, grads)
         jobs = [self._prepare(i, g) for i, g in enumerate(self.param_groups)]
-        for index, (settings, live, same) in enumerate(jobs):
-            self._run(index, settings, live, same)
+        for index, (settings, live, plans) in enumerate(jobs):
+            self._run(index, settings, live, plans)
 
     def _bind(self, params: Sequence[Any] | None, grads: Sequence[Any] | None) -> None:
         if params is None or grads is None:
@@ -189,26 +200,33 @@ class Optimizer:
         for a, g in zip(arrays, grads):
             known[id(a)].grad = g
 
-    def _prepare(self, index: int, group: dict[str, Any]) -> tuple[_Settings, dict, bool]:
-        """Validate a group and pick its tensors; writes nothing the user sees.  When
-        the parameters, their arrays and the set of those with gradients are those of
-        the last step, only the gradients are checked (and re-pointed: see
-        :meth:`KernelPlan.refresh`); returns (settings, tensors by dtype, that case)."""
+    def _prepare(self, index: int, group: dict[str, Any]) -> tuple[_Settings, dict, list | None]:
+        """Validate a group and pick its tensors; writes nothing the user sees.
+        Returns (settings, tensors by dtype, plans): ``plans`` are the last step's,
+        ready to run, when the kernels, thread count, parameters, their arrays and
+        the set of those with gradients are those of the last step (then only the
+        gradients are checked and re-pointed: see :meth:`KernelPlan.refresh`)."""
         fingerprint = self._fingerprint(group)   # the group's values, one C-level lookup
         settings = self._settings.get(index)
         if settings is None or settings.fingerprint != fingerprint:
             validate_group(self.spec, group, type(self).__name__)
             flags = self._check_variant(group)
             values = {k: float(v) for k, v in hyper_values(self.spec, group).items()}
+            clip = group["max_grad_norm"]
+            # new values with the same variant (a scheduler's lr) keep the kernels,
+            # so the last step's plans stay valid
+            kernels = (settings.kernels if settings is not None and settings.flags == flags
+                       and (settings.clip is None) == (clip is None) else {})
             settings = _Settings(fingerprint, flags, list(values.values()), values,
-                                 group["max_grad_norm"], {})
+                                 clip, kernels)
             self._settings[index] = settings
         params = group["params"]
         last = self._last.get(index)
-        if (last is not None and last[0] is params and params == last[1]
-                and all(map(KernelPlan.refresh, last[3]))
-                and (not last[4] or all(p.grad is None for p in last[4]))):
-            return settings, last[2], True
+        if (last is not None and last.params is params and params == last.members
+                and last.kernels is settings.kernels and last.threads == self.num_threads
+                and all(map(KernelPlan.refresh, last.plans))
+                and (not last.skipped or all(p.grad is None for p in last.skipped))):
+            return settings, last.live, last.plans
         self._last.pop(index, None)
         live: dict[np.dtype, list[Parameter]] = {}
         for i, p in enumerate(params):
@@ -220,12 +238,12 @@ class Optimizer:
             _check_grad(d, g, f"grad of param {p.name or i}")
             if d.size:
                 live.setdefault(d.dtype, []).append(p)
-        return settings, live, False
+        return settings, live, None
 
     def _run(self, index: int, settings: _Settings, live: dict[np.dtype, list[Parameter]],
-             same: bool) -> None:
-        """Run the group's kernels; ``same``: the plans of the last step fit (their
-        gradients are already re-pointed)."""
+             plans: list | None) -> None:
+        """Run the group's kernels: the given ``plans`` (see :meth:`_prepare`), or
+        plans found or built for ``live`` and remembered for the next step."""
         if not live:
             return
         scale = 1.0
@@ -238,7 +256,11 @@ class Optimizer:
                 self.skipped_steps += 1
                 return  # a non-finite gradient: keep parameters and state, report the norm
             scale = min(1.0, clip / (norm + 1e-6))
-        plans, rebuilt = [], not same
+        if plans is not None:
+            for plan in plans:
+                plan.step(settings.hypers, scale)
+            return
+        plans = []
         for dtype, params in live.items():
             kernel = settings.kernels.get(dtype)
             if kernel is None:
@@ -246,20 +268,17 @@ class Optimizer:
                     self.spec, settings.flags, _DTYPE_NAMES[dtype], width=self.simd_width,
                     scale_grad=clip is not None)
             plan = self._plans.get((index, dtype))
-            if plan is None or not (plan.kernel is kernel and plan.threads == self.num_threads
-                                    if same else plan.bind(kernel, params, self.num_threads)):
+            if plan is None or not plan.bind(kernel, params, self.num_threads):
                 first = [self._ensure_state(p, kernel.states, settings.values) for p in params]
                 buffers = [[self.state[p][s] for s in kernel.states] for p in params]
                 plan = KernelPlan(kernel, params, buffers, [self.state[p] for p in params],
                                   self.num_threads, first)
                 self._plans[(index, dtype)] = plan
-                rebuilt = True
             plans.append(plan)
             plan.step(settings.hypers, scale)
-        if rebuilt:
-            group = self.param_groups[index]["params"]
-            self._last[index] = (group, list(group), live, plans,
-                                 [p for p in group if p.grad is None])
+        group = self.param_groups[index]["params"]
+        self._last[index] = _LastStep(group, list(group), settings.kernels, self.num_threads, live,
+                                      plans, [p for p in group if p.grad is None])
 
     def _ensure_state(self, p: Parameter, names: tuple[str, ...], values: Mapping[str, float]) -> bool:
         """Create missing buffers; True when a "grad"-initialised buffer was just made."""

@@ -142,3 +142,29 @@ def test_no_memory_growth_with_new_gradients_every_step():
         opt.step()
     growth = bytes_kept(step)
     assert growth < 4096, f"{growth} bytes allocated and kept over 100 steps"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_new_lr_every_step_keeps_the_plan_and_is_applied(threads):
+    """A scheduler writes a new lr each step: the plans stay, each step uses its lr
+    (SGD with momentum, torch's form: b = mu*b + g, p -= lr*b)."""
+    params, opt = make(SGD, threads, lr=0.1, momentum=0.9)
+    want = [p.data.astype(np.float64) for p in params]
+    bufs = [None] * len(SHAPES)
+    built = None
+    for step in range(5):
+        lr = 0.1 / (1 + step)
+        opt.param_groups[0]["lr"] = lr
+        new = grads_for(step)
+        for p, g in zip(params, new):
+            p.grad = g
+        opt.step()
+        if built is None:
+            built = plans(opt)
+        assert all(a is b for a, b in zip(plans(opt), built)) and len(plans(opt)) == len(built)
+        for i, g in enumerate(new):
+            g = g.astype(np.float64)
+            bufs[i] = g if bufs[i] is None else 0.9 * bufs[i] + g
+            want[i] = want[i] - lr * bufs[i]
+    for p, w in zip(params, want):
+        np.testing.assert_allclose(p.data, w, rtol=1e-5, atol=1e-6)
