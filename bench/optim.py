@@ -215,6 +215,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
 def run_all(settings: Settings, log=print, command: str = "") -> dict:
     """Every case of ``settings`` (and startup timings) -> the results dict."""
     rng = np.random.default_rng(settings.seed)
+    code = report.git_state()   # the code that runs, before anything else changes
     cases = []
     for shape_name in settings.shapes:
         for dtype in settings.dtypes:
@@ -227,7 +228,7 @@ def run_all(settings: Settings, log=print, command: str = "") -> dict:
                     log(report.case_line(case) + f"  [{time.perf_counter() - t0:.1f} s]")
             del grads
             gc.collect()
-    out = {"command": command, "git": report.git_state(),
+    out = {"command": command, "git": code,
            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": report.machine_info(),
            "settings": settings.__dict__, "cases": cases,
            "peers": {"torch": C.torch_version(), "deepspeed": C.deepspeed_version()}}
