@@ -17,7 +17,8 @@ from .ir import DTYPES, build_ir
 from .metric_cli import add_metric_commands
 from .render import module_name, relative, render_module, render_package_init
 from .spec import Spec, SpecError, standard_spec_dir
-from .target import Target, TargetError, known_cpus, named_target, default_target
+from .target import (Target, TargetError, default_target, known_cpus, named_target,
+                     simd_bits_from_env)
 
 __all__ = ["main"]
 
@@ -130,10 +131,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         flags[name] = value.lower() in ("1", "true", "yes", "")
     target = _target(args)
     width = args.width or target.width(args.dtype)
-    chosen = "--width" if args.width else (
-        "ODYSSEY_SIMD_BITS" if os.environ.get("ODYSSEY_SIMD_BITS") and not args.cpu
-        and not args.simd_bits else "--simd-bits" if args.simd_bits else
-        "the target's default: what LLVM vectorizes with for this CPU")
+    chosen = ("--width" if args.width else "--simd-bits" if args.simd_bits else
+              "ODYSSEY_SIMD_BITS" if simd_bits_from_env() else
+              "the target's default: what LLVM vectorizes with for this CPU")
     print(f"; {spec.name} {args.dtype} width={width} ({chosen}) target={target.cpu} "
           f"({target.vector_bits}-bit vectors, prefetch {target.prefetch_bytes} B ahead) "
           f"flags={flags}{' clip' if args.clip else ''}\n"

@@ -28,7 +28,7 @@ import llvmlite.binding as llvm
 from . import cache
 
 __all__ = ["Target", "host_target", "named_target", "default_target", "known_cpus",
-           "TargetError", "CODEGEN_VERSION"]
+           "TargetError", "CODEGEN_VERSION", "simd_bits_from_env"]
 
 #: bump when lowering changes in a way that changes object code
 CODEGEN_VERSION = "2"
@@ -181,6 +181,11 @@ def _host_features() -> str:
 
 def _versions() -> tuple[str, str]:
     return ".".join(map(str, llvm.llvm_version_info)), llvmlite.__version__
+
+
+def simd_bits_from_env() -> bool:
+    """Whether ``ODYSSEY_SIMD_BITS`` sets the width of targets made without explicit bits."""
+    return bool(os.environ.get("ODYSSEY_SIMD_BITS"))
 
 
 def _bits_override(default: int) -> int:

@@ -18,8 +18,8 @@ import numpy as np
 
 from codegen.api import compile_sumsq
 from .parameter import Parameter, check_array
-from .threads import (CHUNK, address, buffer_pointer, default_threads, plan_tasks,
-                      pointer_slots, run_rows)
+from .threads import (CHUNK, address, default_threads, plan_tasks, point_rows, pointer_slots,
+                      run_rows)
 
 __all__ = ["clip_grad_norm_", "group_grad_norm", "grad_norm", "GradNormPlan"]
 
@@ -72,10 +72,7 @@ class GradNormPlan:
             if g.dtype != dtype or g.size != size:
                 return False
             if row is not None:
-                slots, word, count, width = row
-                base = buffer_pointer(g)
-                for k in range(count):
-                    slots[word + k * width] = base + k * CHUNK * g.itemsize
+                point_rows(*row, g)
         return True
 
     def __call__(self, grads: list[np.ndarray], threads: int | None = None) -> float:

@@ -20,7 +20,7 @@ import cffi
 import numpy as np
 
 __all__ = ["default_threads", "run_rows", "split_rows", "address", "buffer_pointer",
-           "pointer_slots", "PARALLEL_MIN_ELEMENTS",
+           "pointer_slots", "point_rows", "PARALLEL_MIN_ELEMENTS",
            "CHUNK", "TASKS_PER_THREAD", "plan_tasks"]
 
 #: groups smaller than this run in one call on the calling thread
@@ -51,6 +51,16 @@ def buffer_pointer(arr: np.ndarray):
 def pointer_slots(table: np.ndarray):
     """The words of an int64 pointer table as ``char *`` slots."""
     return _ffi.cast("char **", _ffi.from_buffer(table))
+
+
+def point_rows(slots, word: int, rows: int, row_width: int, arr: np.ndarray) -> None:
+    """Point a table column at ``arr`` cut into ``rows`` rows of :data:`CHUNK`
+    elements: slot ``word`` gets its first element, each of the next ``rows - 1``
+    rows (``row_width`` words apart) the start of its chunk (ValueError when
+    ``arr`` is not C-contiguous)."""
+    base, row_bytes = buffer_pointer(arr), CHUNK * arr.itemsize
+    for k in range(rows):
+        slots[word + k * row_width] = base + k * row_bytes
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0

@@ -21,12 +21,12 @@ import cffi
 import numpy as np
 
 from codegen.api import Kernel
-from ..threads import CHUNK, address, buffer_pointer, plan_tasks, pointer_slots, run_rows
+from ..threads import (CHUNK, address, buffer_pointer, plan_tasks, point_rows, pointer_slots,
+                       run_rows)
 
 __all__ = ["KernelPlan"]
 
 _ffi = cffi.FFI()
-#: ``ffi.from_buffer`` without its Python wrapper: the cheapest address of an ndarray
 _SIGNATURE = "void(*)(int64_t *, int64_t, int64_t)"
 GRAD_COLUMN = 3                        # row: [n, scalars*, p*, g*, state*...]
 
@@ -49,21 +49,17 @@ class KernelPlan:
         self.scalars = np.zeros((len(params), slots), dtype=np.float64)
         self._pack = struct.Struct(f"{slots}d").pack_into
         rows, sizes = [], []
-        # where each tensor's gradient pointer goes: one word for a tensor of one
-        # row (the usual case), one per row for larger ones
-        self._single: list[tuple] = []        # (param, data, shape, word)
-        self._multi: list[tuple] = []         # (param, data, shape, first word, rows, bytes)
+        # where each tensor's gradient pointer goes: its first row's word, and how
+        # many rows it has (usually one)
+        self._grads: list[tuple] = []         # (param, data, shape, word, rows)
         width = kernel.row_width
         for t, (param, bufs) in enumerate(zip(params, buffers)):
             d = param.data
             n, item = d.size, d.itemsize
             bases = [address(a) for a in [d, param.grad] + bufs]
             scal = address(self.scalars) + (0 if self.shared else t * self.scalars.strides[0])
-            word = len(rows) * width + GRAD_COLUMN
-            if n <= CHUNK:
-                self._single.append((param, d, d.shape, word))
-            else:
-                self._multi.append((param, d, d.shape, word, -(-n // CHUNK), CHUNK * item))
+            self._grads.append((param, d, d.shape, len(rows) * width + GRAD_COLUMN,
+                                -(-n // CHUNK)))
             for begin in range(0, n, CHUNK):
                 count = min(CHUNK, n - begin)
                 rows.append([count, scal] + [b + begin * item for b in bases])
@@ -94,23 +90,18 @@ class KernelPlan:
         arrays every step, so they are re-pointed every step, without keeping a
         reference to them: a few writes per tensor instead of a new plan.  (The
         plan holds the parameter arrays themselves, so ``is`` suffices for them.)"""
-        slots, dtype, ndarray = self._slots, self.dtype, np.ndarray
+        slots, dtype, ndarray, width = self._slots, self.dtype, np.ndarray, self.kernel.row_width
         try:
-            for p, data, shape, word in self._single:
+            for p, data, shape, word, rows in self._grads:
                 grad = p.grad
                 if (p.data is not data or type(grad) is not ndarray or grad.shape != shape
                         or (grad.dtype is not dtype and grad.dtype != dtype)
                         or not data.flags.writeable):
                     return False
-                slots[word] = buffer_pointer(grad)
-            for p, data, shape, word, rows, nbytes in self._multi:
-                grad = p.grad
-                if (p.data is not data or type(grad) is not ndarray or grad.shape != shape
-                        or grad.dtype != dtype or not data.flags.writeable):
-                    return False
-                base = buffer_pointer(grad)
-                for k in range(rows):
-                    slots[word + k * self.kernel.row_width] = base + k * nbytes
+                if rows == 1:
+                    slots[word] = buffer_pointer(grad)
+                else:
+                    point_rows(slots, word, rows, width, grad)
         except ValueError:      # not C-contiguous
             return False
         return True

@@ -54,6 +54,10 @@ def test_show_ir_and_asm():
     assert "AdamW(..., simd_width=None)" in head[1]
     out = cli("show", "adamw", "--asm", "--width", "4")
     assert "width=4 (--width)" in out.stdout and "simd_width=4" in out.stdout
+    # the environment's width applies to a named CPU too, and the header says so
+    out = cli("show", "adamw", "--ir", "--cpu", "znver2", env={"ODYSSEY_SIMD_BITS": "128"})
+    assert out.returncode == 0, out.stderr
+    assert "width=4 (ODYSSEY_SIMD_BITS)" in out.stdout.splitlines()[0]
 
 
 def test_show_unknown_flag_and_spec_are_errors():
