@@ -49,7 +49,7 @@ VARIANTS = {
 
 def variant_class(name: str) -> type:
     """AdamW with its last statement replaced by ``VARIANTS[name]``."""
-    from codegen.api import load_spec_text
+    from odyssey_codegen.api import load_spec_text
     from odyssey_training.optimizers import AdamW, Optimizer
 
     source = AdamW.spec.source
@@ -80,7 +80,7 @@ def _child(shapes: str, threads: int, chunk: int | None, seconds: float) -> dict
         opt.step()
         items.append(C.Contender(name, opt.step, [opt, params]))
     times = _time_group(items, (5, 30, seconds), np.random.default_rng(0))
-    from codegen.api import default_target
+    from odyssey_codegen.api import default_target
     return {"simd_bits": default_target().vector_bits, "chunk": plan.CHUNK, "threads": threads,
             "prefetch": default_target().prefetch_bytes,
             "median_ms": {k: float(np.median(v)) * 1e3 for k, v in times.items()},
@@ -90,7 +90,7 @@ def _child(shapes: str, threads: int, chunk: int | None, seconds: float) -> dict
 def _norms(shapes: str, threads: list[int], widths: list[int], seconds: float) -> list[dict]:
     import functools
 
-    from codegen import api
+    from odyssey_codegen import api
     from odyssey_training import clip
     from . import contenders as C
     from .optim import _time_group, make_grads

@@ -36,7 +36,7 @@ import numpy as np
 
 import odyssey_training as ot
 from odyssey_training import optimizers as ours_mod
-from codegen.api import SpecProgram
+from odyssey_codegen.api import SpecProgram
 from .roofline import roofline_class, traffic_bytes
 
 __all__ = ["OPTIMIZERS", "Contender", "build", "memory_arrays", "available", "torch_variant_ok",

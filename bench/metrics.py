@@ -128,7 +128,7 @@ def measure(shape: tuple[int, int], rounds: int, seed: int = 0) -> dict[str, dic
 
 
 def machine() -> dict:
-    from codegen.target import default_target
+    from odyssey_codegen.target import default_target
 
     model = "unknown"
     try:

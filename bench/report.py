@@ -34,7 +34,7 @@ def _cpu_model() -> str:
 
 
 def machine_info() -> dict:
-    from codegen.api import default_target
+    from odyssey_codegen.api import default_target
 
     target = default_target()
     try:

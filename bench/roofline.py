@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import re
 
-from codegen.api import Spec, load_spec_text
-from codegen.ir import build_ir
+from odyssey_codegen.api import Spec, load_spec_text
+from odyssey_codegen.ir import build_ir
 
 __all__ = ["ZERO", "roofline_spec_text", "roofline_spec", "roofline_class", "traffic_bytes"]
 

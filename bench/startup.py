@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _COLD = """
 import json, sys, time
 t0 = time.perf_counter()
-from codegen import api
+from odyssey_codegen import api
 from odyssey_training import optimizers
 t1 = time.perf_counter()
 names = sys.argv[1].split(",")
@@ -57,7 +57,7 @@ t3 = time.perf_counter()
 opt.step()
 t4 = time.perf_counter()
 import json
-from codegen.api import STATS
+from odyssey_codegen.api import STATS
 print(json.dumps({"import_and_first_step_s": t4 - t0, "numpy_import_s": t1 - t0,
                   "odyssey_import_s": t2 - t1, "construct_s": t3 - t2, "first_step_s": t4 - t3,
                   **STATS}))

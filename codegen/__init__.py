@@ -4,5 +4,5 @@ Pure passes, one file each: :mod:`spec` (load/validate), :mod:`expr`
 (expression language), :mod:`ir` (variant resolution + verifier),
 :mod:`lower_llvm` (llvmlite lowering), :mod:`target`, :mod:`jit`, :mod:`cache`,
 :mod:`render` (generated Python modules) and :mod:`cli`.  The runtime uses only
-:mod:`codegen.api`.
+:mod:`odyssey_codegen.api`.
 """

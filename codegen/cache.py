@@ -1,7 +1,7 @@
 """The on-disk kernel cache: one flat directory of content-addressed files.
 
 An entry is ``<key>.o`` (object code; other small facts, such as the SIMD width
-probe of :mod:`codegen.target`, use another suffix): an 8-byte magic, the SHA-256 of the payload, then the
+probe of :mod:`odyssey_codegen.target`, use another suffix): an 8-byte magic, the SHA-256 of the payload, then the
 payload (an object file).  Writes go to a temp file in the same directory and
 are published with :func:`os.replace`, so readers see a whole entry or none and
 two processes filling the cache at once are safe (both write identical bytes).

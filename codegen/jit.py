@@ -1,7 +1,7 @@
 """LLVM IR text -> optimized object code -> a callable address (ORC LLJIT).
 
 Each object is linked once per process into its own JIT library; LLVM code is
-never freed, so callers memoize (see :mod:`codegen.api`).
+never freed, so callers memoize (see :mod:`odyssey_codegen.api`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ loads in flight as its reorder window holds; an AdamW iteration is ~20 uops
 (a square root, two divides), so fewer iterations fit than for a plain copy
 and the hardware prefetcher alone leaves a few % of bandwidth unused.  Asking
 for each stream's line 512 bytes ahead (the target's default, see
-:mod:`codegen.target`) closes that gap (``python -m bench.ablate --prefetch 0
+:mod:`odyssey_codegen.target`) closes that gap (``python -m bench.ablate --prefetch 0
 256 512 1024``); farther ahead, the prefetches start to compete with the
 hardware prefetcher and slow pure streaming down.
 """

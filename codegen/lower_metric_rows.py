@@ -1,6 +1,6 @@
 """Row predictors of the metric kernels: how one row of ``preds`` becomes a
-prediction, lowered with llvmlite (see :mod:`codegen.lower_metric` for the ABI;
-``argmax`` lives in :mod:`codegen.lower_metric_argmax`).
+prediction, lowered with llvmlite (see :mod:`odyssey_codegen.lower_metric` for the ABI;
+``argmax`` lives in :mod:`odyssey_codegen.lower_metric_argmax`).
 
 * ``labels``/``threshold`` read one value per row;
 * ``topk`` sweeps the row's classes as explicit ``<W x T>`` vectors

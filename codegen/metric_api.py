@@ -1,6 +1,6 @@
 """The loader API for metric kernels: metric specs in, callable kernels out.
 
-Mirrors :func:`codegen.api.compile_sumsq`: the LLVM IR text plus the target
+Mirrors :func:`odyssey_codegen.api.compile_sumsq`: the LLVM IR text plus the target
 key is hashed into the cache key, object code comes from the on-disk cache
 when present, each kernel is linked into the JIT once per process.
 
@@ -33,7 +33,7 @@ STATS = jit.STATS
 @dataclass(frozen=True)
 class MetricKernel:
     """A loaded kernel: ``void f(int64* args, int64 first_row, int64 end_row,
-    int64* status)`` (see :mod:`codegen.lower_metric` for the words)."""
+    int64* status)`` (see :mod:`odyssey_codegen.lower_metric` for the words)."""
     address: int
     symbol: str
     spec_name: str

@@ -47,9 +47,9 @@ Every kernel also counts *bad rows* (a target, or a label prediction, outside
 ``[0, C)``; such rows are skipped), *NaN rows* (rows whose scores contain a
 NaN), so the runtime can reject a batch and take back its counts, and *hits*
 (the ``confusion`` sink too: the growth of the matrix's trace).  The ABI is
-documented in :mod:`codegen.lower_metric`.
+documented in :mod:`odyssey_codegen.lower_metric`.
 
-Every error is a :class:`codegen.spec.SpecError` naming the file, the line, the
+Every error is a :class:`odyssey_codegen.spec.SpecError` naming the file, the line, the
 offending text and what was expected.  Nothing in a spec is evaluated.
 """
 

@@ -6,6 +6,7 @@ text and what was expected.  See README.md, "The spec language".
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 import tomllib
@@ -158,7 +159,7 @@ class Spec:
 
 def standard_spec_dir() -> Path:
     """The standard specs: ``specs/`` of the source tree, or the copy a wheel
-    installs as ``codegen/specs``."""
+    installs as ``odyssey_codegen/specs``."""
     installed = Path(__file__).resolve().parent / "specs"
     return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "specs"
 
@@ -237,7 +238,7 @@ class _SpecReader(SourceReader):
             if key not in known:
                 raise self.error("unknown top-level key", key, ", ".join(sorted(known)))
         name = data.get("name")
-        if not isinstance(name, str) or not _IDENT.match(name):
+        if not isinstance(name, str) or not _IDENT.match(name) or keyword.iskeyword(name):
             raise self.error("'name' must be an identifier", str(name), "e.g. name = \"Adam\"",
                              locate="name")
         doc = data.get("doc", "")
@@ -266,8 +267,9 @@ class _SpecReader(SourceReader):
             raise self.error("name declared twice", clash[0], "unique names")
 
     def ident(self, name: str, what: str) -> None:
-        if not _IDENT.match(name):
-            raise self.error(f"{what} name is not an identifier", name, "letters, digits, _")
+        if not _IDENT.match(name) or keyword.iskeyword(name):
+            raise self.error(f"{what} name is not an identifier", name,
+                             "letters, digits, _ and not a Python keyword")
         if name in RESERVED:
             raise self.error(f"{what} name is reserved", name,
                              "a name other than " + ", ".join(sorted(RESERVED)))
@@ -303,6 +305,11 @@ class _SpecReader(SourceReader):
                                  locate=f"{name} ")
             for alias in aliases:
                 self.ident(alias, "alias")
+            if entry.get("tuple") is not None:
+                if not isinstance(entry["tuple"], str):
+                    raise self.error(f"{name}.tuple must be a name", repr(entry["tuple"]),
+                                     "e.g. tuple = \"betas\"", locate=f"{name} ")
+                self.ident(entry["tuple"], "tuple argument")
             hyper = Hyper(name=name, default=bounds["default"], min=bounds["min"],
                           max=bounds["max"], below=bounds["below"], above=bounds["above"],
                           aliases=tuple(aliases), tuple=entry.get("tuple"),

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from codegen.api import load_spec_text
+from odyssey_codegen.api import load_spec_text
 from odyssey_training.optimizers.base import Optimizer
 
-__all__ = ["Adagrad"]
+__all__ = ['Adagrad']
 
 SPEC_PATH = 'specs/optimizers/adagrad.toml'
 SPEC_SOURCE = 'name = "Adagrad"\nkind = "optimizer"\ndoc = """Adagrad with learning-rate decay, L2 weight decay and an initial accumulator\nvalue, with torch.optim.Adagrad\'s update equations."""\nreferences = [\n  "Duchi, Hazan & Singer, Adaptive Subgradient Methods for Online Learning and Stochastic Optimization, JMLR 2011",\n]\n\n[hyper]\nlr                        = { default = 1e-2, min = 0.0, aliases = ["learning_rate"], symbol = "γ", doc = "learning rate" }\nlr_decay                  = { default = 0.0, min = 0.0, symbol = "η", doc = "learning-rate decay" }\nweight_decay              = { default = 0.0, min = 0.0, symbol = "λ", doc = "L2 penalty added to the gradient" }\ninitial_accumulator_value = { default = 0.0, min = 0.0, symbol = "s₀", doc = "starting value of the squared-gradient sum" }\neps                       = { default = 1e-10, min = 0.0, aliases = ["epsilon"], symbol = "ε", doc = "added to the denominator" }\n\n[flags]\nmaximize = { default = false, doc = "maximize the objective instead of minimizing" }\n\n[state]\nsum = { init = "initial_accumulator_value" }\n\n[scalars]\nclr = "lr / (1 + (step - 1) * lr_decay)"\n\n[update]\nstatements = [\n  "g = -g                                   if maximize",\n  "g = g + weight_decay * p",\n  "sum = sum + g * g",\n  "p = p - clr * (g / (sqrt(sum) + eps))",\n]\n'
 
 
 class Adagrad(Optimizer):
-    r"""Adagrad with learning-rate decay, L2 weight decay and an initial accumulator
+    """Adagrad with learning-rate decay, L2 weight decay and an initial accumulator
     value, with torch.optim.Adagrad's update equations.
 
     Hyperparameters (run-time scalars; each param group may set its own):

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from codegen.api import load_spec_text
+from odyssey_codegen.api import load_spec_text
 from odyssey_training.optimizers.base import Optimizer
 
-__all__ = ["Adam"]
+__all__ = ['Adam']
 
 SPEC_PATH = 'specs/optimizers/adam.toml'
 SPEC_SOURCE = 'name = "Adam"\nkind = "optimizer"\ndoc = """Adam with L2 weight decay (added to the gradient) and optional AMSGrad, with\ntorch.optim.Adam\'s update equations: denom = sqrt(v) / sqrt(1 - beta2^t) + eps."""\nreferences = [\n  "Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015",\n  "Reddi, Kale & Kumar, On the Convergence of Adam and Beyond, ICLR 2018",\n]\n\n[hyper]\nlr           = { default = 1e-3, min = 0.0, aliases = ["learning_rate"], symbol = "γ", doc = "learning rate" }\nbeta1        = { default = 0.9, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₁", doc = "decay of the first moment" }\nbeta2        = { default = 0.999, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₂", doc = "decay of the second moment" }\neps          = { default = 1e-8, min = 0.0, aliases = ["epsilon"], symbol = "ε", doc = "added to the denominator" }\nweight_decay = { default = 0.0, min = 0.0, symbol = "λ", doc = "L2 penalty added to the gradient" }\n\n[flags]\namsgrad  = { default = false, doc = "use the running maximum of the second moment (AMSGrad)" }\nmaximize = { default = false, doc = "maximize the objective instead of minimizing" }\n\n[state]\nexp_avg        = "zeros"\nexp_avg_sq     = "zeros"\nmax_exp_avg_sq = { init = "zeros", when = "amsgrad" }\n\n[scalars]\nbc1 = "1 - beta1 ** step"\nbc2 = "1 - beta2 ** step"\n\n[update]\nstatements = [\n  "g = -g                                              if maximize",\n  "g = g + weight_decay * p",\n  "exp_avg = lerp(exp_avg, g, 1 - beta1)",\n  "exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g",\n  "max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)   if amsgrad",\n  "v = max_exp_avg_sq if amsgrad else exp_avg_sq",\n  "p = p - (lr / bc1) * (exp_avg / (sqrt(v) / sqrt(bc2) + eps))",\n]\n'
 
 
 class Adam(Optimizer):
-    r"""Adam with L2 weight decay (added to the gradient) and optional AMSGrad, with
+    """Adam with L2 weight decay (added to the gradient) and optional AMSGrad, with
     torch.optim.Adam's update equations: denom = sqrt(v) / sqrt(1 - beta2^t) + eps.
 
     Hyperparameters (run-time scalars; each param group may set its own):

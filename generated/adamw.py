@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from codegen.api import load_spec_text
+from odyssey_codegen.api import load_spec_text
 from odyssey_training.optimizers.base import Optimizer
 
-__all__ = ["AdamW"]
+__all__ = ['AdamW']
 
 SPEC_PATH = 'specs/optimizers/adamw.toml'
 SPEC_SOURCE = 'name = "AdamW"\nkind = "optimizer"\ndoc = """Adam with decoupled weight decay: the parameter is first scaled by\n(1 - lr * weight_decay), then updated by Adam without L2 penalty (torch.optim.AdamW)."""\nreferences = [\n  "Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019",\n  "Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015",\n]\n\n[hyper]\nlr           = { default = 1e-3, min = 0.0, aliases = ["learning_rate"], symbol = "γ", doc = "learning rate" }\nbeta1        = { default = 0.9, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₁", doc = "decay of the first moment" }\nbeta2        = { default = 0.999, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₂", doc = "decay of the second moment" }\neps          = { default = 1e-8, min = 0.0, aliases = ["epsilon"], symbol = "ε", doc = "added to the denominator" }\nweight_decay = { default = 1e-2, min = 0.0, symbol = "λ", doc = "decoupled weight decay" }\n\n[flags]\namsgrad  = { default = false, doc = "use the running maximum of the second moment (AMSGrad)" }\nmaximize = { default = false, doc = "maximize the objective instead of minimizing" }\n\n[state]\nexp_avg        = "zeros"\nexp_avg_sq     = "zeros"\nmax_exp_avg_sq = { init = "zeros", when = "amsgrad" }\n\n[scalars]\nbc1 = "1 - beta1 ** step"\nbc2 = "1 - beta2 ** step"\n\n[update]\nstatements = [\n  "g = -g                                              if maximize",\n  "p = p * (1 - lr * weight_decay)",\n  "exp_avg = lerp(exp_avg, g, 1 - beta1)",\n  "exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g",\n  "max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)   if amsgrad",\n  "v = max_exp_avg_sq if amsgrad else exp_avg_sq",\n  "p = p - (lr / bc1) * (exp_avg / (sqrt(v) / sqrt(bc2) + eps))",\n]\n'
 
 
 class AdamW(Optimizer):
-    r"""Adam with decoupled weight decay: the parameter is first scaled by
+    """Adam with decoupled weight decay: the parameter is first scaled by
     (1 - lr * weight_decay), then updated by Adam without L2 penalty (torch.optim.AdamW).
 
     Hyperparameters (run-time scalars; each param group may set its own):

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from codegen.api import load_spec_text
+from odyssey_codegen.api import load_spec_text
 from odyssey_training.optimizers.base import Optimizer
 
-__all__ = ["Lion"]
+__all__ = ['Lion']
 
 SPEC_PATH = 'specs/optimizers/lion.toml'
 SPEC_SOURCE = 'name = "Lion"\nkind = "optimizer"\ndoc = """Lion (EvoLved Sign Momentum): the update is the sign of an interpolation of the\nmomentum and the gradient; decoupled weight decay as AdamW. sign(0) = 0."""\nreferences = [\n  "Chen et al., Symbolic Discovery of Optimization Algorithms, NeurIPS 2023",\n]\n\n[hyper]\nlr           = { default = 1e-4, min = 0.0, aliases = ["learning_rate"], symbol = "γ", doc = "learning rate" }\nbeta1        = { default = 0.9, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₁", doc = "interpolation factor of the update" }\nbeta2        = { default = 0.99, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₂", doc = "decay of the momentum" }\nweight_decay = { default = 0.0, min = 0.0, symbol = "λ", doc = "decoupled weight decay" }\n\n[state]\nexp_avg = "zeros"\n\n[update]\nstatements = [\n  "p = p * (1 - lr * weight_decay)",\n  "p = p - lr * sign(beta1 * exp_avg + (1 - beta1) * g)",\n  "exp_avg = beta2 * exp_avg + (1 - beta2) * g",\n]\n'
 
 
 class Lion(Optimizer):
-    r"""Lion (EvoLved Sign Momentum): the update is the sign of an interpolation of the
+    """Lion (EvoLved Sign Momentum): the update is the sign of an interpolation of the
     momentum and the gradient; decoupled weight decay as AdamW. sign(0) = 0.
 
     Hyperparameters (run-time scalars; each param group may set its own):

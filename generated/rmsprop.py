@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from codegen.api import load_spec_text
+from odyssey_codegen.api import load_spec_text
 from odyssey_training.optimizers.base import Optimizer
 
-__all__ = ["RMSprop"]
+__all__ = ['RMSprop']
 
 SPEC_PATH = 'specs/optimizers/rmsprop.toml'
 SPEC_SOURCE = 'name = "RMSprop"\nkind = "optimizer"\ndoc = """RMSprop with optional centering, momentum and L2 weight decay, with\ntorch.optim.RMSprop\'s update equations (eps is added after the square root)."""\nreferences = [\n  "Hinton, Neural Networks for Machine Learning, Lecture 6e (2012)",\n  "Graves, Generating Sequences With Recurrent Neural Networks, 2013 (centered form)",\n]\n\n[hyper]\nlr           = { default = 1e-2, min = 0.0, aliases = ["learning_rate"], symbol = "γ", doc = "learning rate" }\nalpha        = { default = 0.99, min = 0.0, symbol = "α", doc = "smoothing constant of the squared-gradient average" }\neps          = { default = 1e-8, min = 0.0, aliases = ["epsilon"], symbol = "ε", doc = "added to the denominator" }\nweight_decay = { default = 0.0, min = 0.0, symbol = "λ", doc = "L2 penalty added to the gradient" }\nmomentum     = { default = 0.0, min = 0.0, symbol = "μ", doc = "momentum factor" }\n\n[flags]\ncentered     = { default = false, doc = "normalize by the variance estimate instead of the second moment" }\nmaximize     = { default = false, doc = "maximize the objective instead of minimizing" }\nuse_momentum = { when = "momentum > 0", doc = "keep a momentum buffer" }\n\n[state]\nsquare_avg      = "zeros"\nmomentum_buffer = { init = "zeros", when = "use_momentum" }\ngrad_avg        = { init = "zeros", when = "centered" }\n\n[update]\nstatements = [\n  "g = -g                                                       if maximize",\n  "g = g + weight_decay * p",\n  "square_avg = alpha * square_avg + (1 - alpha) * g * g",\n  "grad_avg = lerp(grad_avg, g, 1 - alpha)                       if centered",\n  "avg = sqrt(square_avg - grad_avg * grad_avg) + eps            if centered",\n  "avg = sqrt(square_avg) + eps                                  if not centered",\n  "momentum_buffer = momentum * momentum_buffer + g / avg        if use_momentum",\n  "p = p - lr * momentum_buffer                                  if use_momentum",\n  "p = p - lr * (g / avg)                                        if not use_momentum",\n]\n'
 
 
 class RMSprop(Optimizer):
-    r"""RMSprop with optional centering, momentum and L2 weight decay, with
+    """RMSprop with optional centering, momentum and L2 weight decay, with
     torch.optim.RMSprop's update equations (eps is added after the square root).
 
     Hyperparameters (run-time scalars; each param group may set its own):

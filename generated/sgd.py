@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from codegen.api import load_spec_text
+from odyssey_codegen.api import load_spec_text
 from odyssey_training.optimizers.base import Optimizer
 
-__all__ = ["SGD"]
+__all__ = ['SGD']
 
 SPEC_PATH = 'specs/optimizers/sgd.toml'
 SPEC_SOURCE = 'name = "SGD"\nkind = "optimizer"\ndoc = """Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2\nweight decay, with torch.optim.SGD\'s update equations and first-step rule (the\nmomentum buffer starts as the first, decayed gradient)."""\nreferences = [\n  "Sutskever, Martens, Dahl & Hinton, On the importance of initialization and momentum in deep learning, ICML 2013",\n]\n\n[hyper]\nlr           = { default = 1e-3, min = 0.0, aliases = ["learning_rate"], symbol = "γ", doc = "learning rate" }\nmomentum     = { default = 0.0, min = 0.0, symbol = "μ", doc = "momentum factor" }\ndampening    = { default = 0.0, symbol = "τ", doc = "dampening for momentum" }\nweight_decay = { default = 0.0, min = 0.0, symbol = "λ", doc = "L2 penalty added to the gradient" }\n\n[flags]\nnesterov     = { default = false, doc = "use Nesterov momentum" }\nmaximize     = { default = false, doc = "maximize the objective instead of minimizing" }\nuse_momentum = { when = "momentum != 0", doc = "keep a momentum buffer" }\n\n[state]\nmomentum_buffer = { init = "grad", when = "use_momentum" }\n\n[[checks]]\nexpr = "not nesterov or (momentum > 0 and dampening == 0)"\nmessage = "Nesterov momentum requires a momentum and zero dampening"\n\n[update]\nstatements = [\n  "g = -g                                                              if maximize",\n  "g = g + weight_decay * p",\n  "momentum_buffer = momentum * momentum_buffer + (1 - dampening) * g   if use_momentum",\n  "g = g + momentum * momentum_buffer                                   if use_momentum and nesterov",\n  "g = momentum_buffer                                                  if use_momentum and not nesterov",\n  "p = p - lr * g",\n]\n'
 
 
 class SGD(Optimizer):
-    r"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2
+    """Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2
     weight decay, with torch.optim.SGD's update equations and first-step rule (the
     momentum buffer starts as the first, decayed gradient).
 

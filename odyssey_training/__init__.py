@@ -21,14 +21,14 @@ from .parameter import Parameter
 __version__ = "0.1.0"
 __all__ = ["Parameter", "load_spec", "clip_grad_norm_", "SpecError", "__version__"]
 
-from codegen.api import SpecError  # noqa: E402  (re-exported: what load_spec raises)
+from odyssey_codegen.api import SpecError  # noqa: E402  (re-exported: what load_spec raises)
 
 
 def load_spec(path: str | Path) -> type:
     """Compile a user's optimizer spec at run time: returns an Optimizer subclass
     named after the spec.  A broken or unsafe spec raises :class:`SpecError`
     here; kernels compile on first use (and are cached on disk)."""
-    from codegen.api import load_spec_file
+    from odyssey_codegen.api import load_spec_file
     from .optimizers.base import Optimizer
 
     spec = load_spec_file(path)

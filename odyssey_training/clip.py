@@ -16,7 +16,7 @@ from typing import Iterable
 import cffi
 import numpy as np
 
-from codegen.api import compile_sumsq
+from odyssey_codegen.api import compile_sumsq
 from .parameter import Parameter, check_array
 from .threads import (CHUNK, address, default_threads, plan_tasks, point_rows, pointer_slots,
                       run_rows)

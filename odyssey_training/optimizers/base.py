@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from codegen.api import Kernel, Spec, SpecProgram, compile_kernel
+from odyssey_codegen.api import Kernel, Spec, SpecProgram, compile_kernel
 from ..clip import GradNormPlan
 from ..parameter import Parameter, check_array
 from ..threads import default_threads

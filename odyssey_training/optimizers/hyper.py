@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from codegen.api import Spec
+from odyssey_codegen.api import Spec
 
 __all__ = ["group_defaults", "canonical_group", "hyper_values", "check_number", "GROUP_EXTRAS",
            "accepted_names"]

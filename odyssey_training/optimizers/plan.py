@@ -1,7 +1,7 @@
 """A param group's native step: the pointer table, the scalar vectors and the
 kernel call, built once and reused until the tensors change.
 
-Table rows are ``[n, scalars*, p*, g*, state*...]`` (see codegen.lower_llvm).
+Table rows are ``[n, scalars*, p*, g*, state*...]`` (see odyssey_codegen.lower_llvm).
 Tensors larger than :data:`CHUNK` elements are cut into several rows at
 cache-line-aligned offsets so that threads can share the group (see
 :func:`odyssey_training.threads.plan_tasks`).
@@ -20,7 +20,7 @@ from operator import setitem
 import cffi
 import numpy as np
 
-from codegen.api import Kernel
+from odyssey_codegen.api import Kernel
 from ..threads import (CHUNK, address, buffer_pointer, plan_tasks, point_rows, pointer_slots,
                        run_rows)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from codegen.expr import Name, Node, Num, PythonMath, children, evaluate, names_in
-from codegen.ir import KernelIR, map_children
+from odyssey_codegen.expr import Name, Node, Num, PythonMath, children, evaluate, names_in
+from odyssey_codegen.ir import KernelIR, map_children
 
 
 class _ArrayMath:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cffi
 import numpy as np
 
-from codegen.api import Kernel
+from odyssey_codegen.api import Kernel
 
 _ffi = cffi.FFI()
 

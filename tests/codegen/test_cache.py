@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from codegen import cache
+from odyssey_codegen import cache
 
 CHILD = r"""
 import json, numpy as np
 import odyssey_training as ot
 from odyssey_training.optimizers import AdamW, SGD
-from codegen.api import STATS
+from odyssey_codegen.api import STATS
 w = ot.Parameter(np.linspace(-1, 1, 1000, dtype=np.float32))
 v = ot.Parameter(np.linspace(-1, 1, 100))
 for opt in (AdamW([w], lr=0.1), SGD([v], lr=0.1, momentum=0.9)):

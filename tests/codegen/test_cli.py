@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "codegen.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "odyssey_codegen.cli", *args], capture_output=True,
                           text=True, timeout=120, cwd=cwd, env={**os.environ, **(env or {})})
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from codegen.api import compile_kernel, load_spec_text
-from codegen.ir import build_ir
+from odyssey_codegen.api import compile_kernel, load_spec_text
+from odyssey_codegen.ir import build_ir
 
 from .interp import run_ir
 from .kernel_call import call_kernel

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from codegen.spec import SpecError, load_spec_file, load_spec_text
+from odyssey_codegen.spec import SpecError, load_spec_file, load_spec_text
 
 pytestmark = pytest.mark.nokernel
 
@@ -100,7 +100,7 @@ def test_line_numbers_point_at_the_offending_statement(tmp_path):
 
 
 def test_flag_used_as_value_is_rejected_at_ir_time():
-    from codegen.ir import IRError, build_ir
+    from odyssey_codegen.ir import IRError, build_ir
     spec = load_spec_text(with_statement("p = p * maximize"), "toy.toml")
     with pytest.raises(IRError, match="flag 'maximize' used as a value"):
         build_ir(spec, {"maximize": False}, "float32")
@@ -109,7 +109,7 @@ def test_flag_used_as_value_is_rejected_at_ir_time():
 def test_variant_local_used_where_undefined():
     text = GOOD.replace('"m = 0.9 * m + g",', '"d = 2 * g  if maximize",\n  "m = 0.9 * m + d",')
     spec = load_spec_text(text, "toy.toml")
-    from codegen.ir import IRError, build_ir
+    from odyssey_codegen.ir import IRError, build_ir
     build_ir(spec, {"maximize": True}, "float64")  # defined in this variant
     with pytest.raises(IRError, match="'d' is not defined in this variant"):
         build_ir(spec, {"maximize": False}, "float64")

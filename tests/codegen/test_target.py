@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from codegen.api import compile_kernel, kernel_assembly, load_spec_file
-from codegen.target import TargetError, host_target, known_cpus, named_target, vector_bits
+from odyssey_codegen.api import compile_kernel, kernel_assembly, load_spec_file
+from odyssey_codegen.target import TargetError, host_target, known_cpus, named_target, vector_bits
 
 
 def test_host_target_uses_the_feature_string():
@@ -31,7 +31,7 @@ def test_unknown_cpu_is_a_clear_error():
 
 def test_unknown_cpu_from_the_environment_fails_cleanly():
     env = {**os.environ, "ODYSSEY_TARGET_CPU": "not-a-cpu"}
-    out = subprocess.run([sys.executable, "-m", "codegen.cli", "show", "sgd"], env=env,
+    out = subprocess.run([sys.executable, "-m", "odyssey_codegen.cli", "show", "sgd"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "unknown CPU 'not-a-cpu'" in out.stderr and "Traceback" not in out.stderr

@@ -8,12 +8,12 @@ import re
 import llvmlite.binding as llvm
 import pytest
 
-from codegen import cli
-from codegen.lower_metric import lower_metric
-from codegen.metric_api import (compile_metric, load_metric_spec_text, metric_llvm_ir,
+from odyssey_codegen import cli
+from odyssey_codegen.lower_metric import lower_metric
+from odyssey_codegen.metric_api import (compile_metric, load_metric_spec_text, metric_llvm_ir,
                                 standard_metric_spec, standard_metric_specs)
-from codegen.spec import SpecError
-from codegen.target import _init_llvm
+from odyssey_codegen.spec import SpecError
+from odyssey_codegen.target import _init_llvm
 
 GOOD = """name = "mine"
 kind = "metric"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import odyssey_training as ot
-from codegen.api import compile_kernel, load_spec_file
+from odyssey_codegen.api import compile_kernel, load_spec_file
 from odyssey_training.optimizers import SGD, Adam, AdamW, Adagrad, RMSprop
 from odyssey_training.threads import PARALLEL_MIN_ELEMENTS
 
@@ -84,7 +84,7 @@ def test_every_loop_of_the_kernel_at_every_width(dtype):
     never changes a bit."""
     import dataclasses
 
-    from codegen.api import default_target
+    from odyssey_codegen.api import default_target
 
     spec = load_spec_file("specs/optimizers/adam.toml")
     flags = {"amsgrad": False, "maximize": False}

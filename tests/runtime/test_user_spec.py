@@ -54,7 +54,7 @@ def test_load_spec_rejects_a_broken_spec_up_front(tmp_path):
 
 
 def test_generated_module_is_importable_and_trains(tmp_path, monkeypatch):
-    out = subprocess.run([sys.executable, "-m", "codegen.cli", "generate", SPEC,
+    out = subprocess.run([sys.executable, "-m", "odyssey_codegen.cli", "generate", SPEC,
                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     monkeypatch.syspath_prepend(str(tmp_path))
