@@ -15,12 +15,12 @@ from typing import Callable, Mapping
 from . import cache, jit
 from .expr import to_function
 from .ir import KernelIR, build_ir
-from .spec import Spec, SpecError, load_spec_file, load_spec_text
+from .spec import Spec, SpecError, load_spec_file, load_spec_text, standard_spec_dir
 from .target import Target, default_target
 
 __all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "SpecProgram",
            "compile_sumsq", "load_object", "memoized", "Spec", "SpecError", "load_spec_file",
-           "load_spec_text", "Target", "default_target", "STATS"]
+           "load_spec_text", "standard_spec_dir", "Target", "default_target", "STATS"]
 
 STATS = jit.STATS
 _memo: dict[tuple, "Kernel"] = {}

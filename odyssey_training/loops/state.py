@@ -1,0 +1,178 @@
+"""A training loop's resumable state: where it is, what it has accumulated, and
+what the next ``fit`` must continue.
+
+``state_dict()`` holds plain values and ndarrays only (a checkpoint stores the
+arrays in safetensors and the rest as JSON):
+
+* ``epoch``, ``batches_done``: the position (after a completed epoch: the next
+  epoch and 0);
+* ``global_step`` (optimizer steps) and ``micro_step`` (batches accumulated
+  towards the next step) with their ``grads`` when ``micro_step > 0``;
+* ``epoch_state``: the running loss mean and the training metrics' states of an
+  epoch in progress, so its logs come out as if never interrupted;
+* ``history``, ``data`` (the training data's own ``state_dict``, e.g. an
+  ``ArrayLoader``'s epoch and position), ``rng`` (NumPy's global generator and
+  Python's ``random``) and ``callbacks`` (each stateful callback's state).
+
+``load_state_dict`` checks everything before it changes anything.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+from ..metrics import LossTracker
+
+__all__ = ["LoopState", "rng_state", "set_rng_state"]
+
+STATE_VERSION = 1
+
+
+def rng_state() -> dict[str, Any]:
+    """NumPy's global generator and Python's ``random``, as plain values and arrays."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {"numpy": {"name": name, "keys": keys.copy(), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
+            "python": {"version": version, "state": list(internal), "gauss_next": gauss_next}}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned (checked first)."""
+    try:
+        n, p = state["numpy"], state["python"]
+        keys = np.asarray(n["keys"], dtype=np.uint32)
+        numpy_state = (str(n["name"]), keys, int(n["pos"]), int(n["has_gauss"]),
+                       float(n["cached_gaussian"]))
+        python_state = (int(p["version"]), tuple(int(v) for v in p["state"]),
+                        None if p["gauss_next"] is None else float(p["gauss_next"]))
+        if keys.shape != (624,) or len(python_state[1]) != 625:
+            raise ValueError("wrong sizes")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not an RNG state from rng_state(): {exc}") from None
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
+
+
+class LoopState:
+    """Mixin of :class:`~odyssey_training.loops.BasicTrainingLoop`: position, counters,
+    ``state_dict`` / ``load_state_dict`` and the resume bookkeeping ``fit`` uses."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.batches_done = 0
+        self.global_step = 0
+        self.micro_step = 0
+        self.epoch_complete = False
+        self.loss_mean = LossTracker()
+        self.data_state_applied = False
+        self._resume: dict[str, Any] | None = None
+
+    # ---- saving -------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        complete = self.epoch_complete
+        params = self.model.parameters()
+        state: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "epoch": self.epoch + 1 if complete else self.epoch,
+            "batches_done": 0 if complete else self.batches_done,
+            "global_step": self.global_step,
+            "micro_step": self.micro_step,
+            "grads": ([None if p.grad is None else p.grad.copy() for p in params]
+                      if self.micro_step else None),
+            "epoch_state": None if complete or not self.batches_done else {
+                "loss": self.loss_mean.state_dict(), "metrics": self.metrics.state_dict()},
+            "history": self.history.state_dict(),
+            "data": _data_state(self.train_data),
+            "rng": rng_state(),
+            "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks.stateful()},
+        }
+        return state
+
+    # ---- loading ------------------------------------------------------------
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; the next ``fit`` continues from it."""
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise ValueError(f"not a training-loop state (version {STATE_VERSION}): "
+                             f"{type(state).__name__}")
+        counts = {k: state.get(k) for k in ("epoch", "batches_done", "global_step",
+                                            "micro_step")}
+        for key, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"loop state {key!r} must be an int >= 0, got {value!r}")
+        grads = state.get("grads")
+        params = self.model.parameters()
+        if grads is not None:
+            if not isinstance(grads, list) or len(grads) != len(params):
+                raise ValueError(f"loop state holds {len(grads or [])} accumulated gradients, "
+                                 f"the model has {len(params)} parameters")
+            for i, (g, p) in enumerate(zip(grads, params)):
+                if g is not None and (np.shape(g) != p.data.shape
+                                      or np.asarray(g).dtype != p.data.dtype):
+                    raise ValueError(f"accumulated gradient {i} does not match its parameter "
+                                     f"({np.shape(g)} vs {p.data.shape})")
+        # stateful pieces validate themselves; snapshot them so a failure changes nothing
+        snapshot = (self.history.state_dict(), self.metrics.state_dict(),
+                    self.loss_mean.state_dict(), rng_state(),
+                    {cb.state_key: cb.state_dict() for cb in self.callbacks.stateful()})
+        try:
+            self.history.load_state_dict(state["history"])
+            epoch_state = state.get("epoch_state")
+            if epoch_state is not None:
+                self.loss_mean.load_state_dict(epoch_state["loss"])
+                self.metrics.load_state_dict(epoch_state["metrics"])
+            set_rng_state(state["rng"])
+            saved = state.get("callbacks") or {}
+            for cb in self.callbacks.stateful():
+                if cb.state_key in saved:
+                    cb.load_state_dict(saved[cb.state_key])
+        except (KeyError, TypeError, ValueError) as exc:
+            self.history.load_state_dict(snapshot[0])
+            self.metrics.load_state_dict(snapshot[1])
+            self.loss_mean.load_state_dict(snapshot[2])
+            set_rng_state(snapshot[3])
+            for cb in self.callbacks.stateful():
+                if cb.state_key in snapshot[4]:
+                    cb.load_state_dict(snapshot[4][cb.state_key])
+            raise ValueError(f"loop state does not load: {exc}") from exc
+        if grads is not None:
+            for g, p in zip(grads, params):
+                p.grad = None if g is None else np.array(g, dtype=p.data.dtype, order="C")
+        self.epoch, self.batches_done = int(counts["epoch"]), int(counts["batches_done"])
+        self.global_step, self.micro_step = int(counts["global_step"]), int(counts["micro_step"])
+        self.epoch_complete = False
+        self._resume = {"epoch": self.epoch, "batches_done": self.batches_done,
+                        "epoch_state": epoch_state is not None, "data": state.get("data")}
+
+    # ---- what fit asks ------------------------------------------------------
+    def resume_point(self) -> tuple[int, int] | None:
+        """(epoch, batches done in it) of a restored state not yet continued, else None."""
+        if self._resume is None:
+            return None
+        return self._resume["epoch"], self._resume["batches_done"]
+
+    def restored_epoch_state(self) -> bool:
+        """Whether a restored state brought the running metrics of its epoch."""
+        return self._resume is not None and self._resume["epoch_state"]
+
+    def apply_data_state(self, data: Any) -> None:
+        """Give ``data`` its restored position (``data.load_state_dict``), if any."""
+        self.data_state_applied = False
+        if self._resume is None or self._resume["data"] is None:
+            return
+        loader_load = getattr(data, "load_state_dict", None)
+        if callable(loader_load):
+            loader_load(self._resume["data"])
+            self.data_state_applied = True
+
+    def finish_fit(self) -> None:
+        """A restored state has been continued; the next fit starts fresh."""
+        self._resume = None
+
+
+def _data_state(data: Any) -> Any:
+    save = getattr(data, "state_dict", None)
+    return save() if callable(save) else None
