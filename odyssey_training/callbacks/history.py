@@ -29,7 +29,8 @@ class History(Callback):
                 "epoch": list(self.epoch)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        history, epochs = state.get("history"), state.get("epoch")
+        history, epochs = (state.get("history"), state.get("epoch")) if isinstance(
+            state, dict) else (None, None)
         if not isinstance(history, dict) or not isinstance(epochs, list):
             raise ValueError("a History state is {'history': {key: [...]}, 'epoch': [...]}")
         self.history = {str(k): list(v) for k, v in history.items()}

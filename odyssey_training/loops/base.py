@@ -67,9 +67,12 @@ def as_collection(metrics: Any) -> MetricCollection:
 
 def fresh_copy(collection: MetricCollection) -> MetricCollection:
     """The same metrics (same configuration and sharing), with empty states."""
-    twin = copy.deepcopy(collection)
-    twin.reset()
-    return twin
+    members = {}
+    for name, metric in collection.items():
+        twin = copy.deepcopy(metric)
+        twin.reset()
+        members[name] = twin
+    return MetricCollection(members)     # re-links members that share a confusion pass
 
 
 def scalar_logs(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

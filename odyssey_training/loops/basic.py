@@ -14,8 +14,8 @@ One training batch::
         optimizer.zero_grad(), scheduler.step() when scheduler_interval="step"
 
 Logs are Keras's: ``loss`` (the epoch's mean, weighted by batch size), each
-metric's scalar value under its name, ``lr`` (the first group's lr of the
-epoch's last step) and the same with ``val_`` for validation.
+metric's scalar value under its name, ``lr`` (the first group's lr used by
+the epoch's last optimizer step) and the same with ``val_`` for validation.
 """
 
 from __future__ import annotations
@@ -261,6 +261,7 @@ class BasicTrainingLoop(LoopState):
             clip_grad_value_(params, self.clip_grad_value)
         if self.clip_grad_norm is not None and not self._fused_norm:
             clip_grad_norm_(params or self.model.parameters(), self.clip_grad_norm)
+        self.last_lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.optimizer.zero_grad()
         self.micro_step = 0
@@ -279,7 +280,9 @@ class BasicTrainingLoop(LoopState):
                            f"not in the logs ({', '.join(sorted(logs))})")
 
     def _lr(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
+        """The lr of the epoch's last optimizer step (the current one before any step)."""
+        lr = self.last_lr if self.last_lr is not None else self.optimizer.param_groups[0]["lr"]
+        return float(lr)
 
     # ---- evaluation ---------------------------------------------------------
     def _validate(self, cbs: CallbackList, val_data: Iterable) -> dict[str, float]:

@@ -6,7 +6,7 @@ arrays in safetensors and the rest as JSON):
 
 * ``epoch``, ``batches_done``: the position (after a completed epoch: the next
   epoch and 0);
-* ``global_step`` (optimizer steps) and ``micro_step`` (batches accumulated
+* ``global_step`` (optimizer steps), ``last_lr`` (the lr of the last one) and ``micro_step`` (batches accumulated
   towards the next step) with their ``grads`` when ``micro_step > 0``;
 * ``epoch_state``: the running loss mean and the training metrics' states of an
   epoch in progress, so its logs come out as if never interrupted;
@@ -67,6 +67,7 @@ class LoopState:
         self.global_step = 0
         self.micro_step = 0
         self.epoch_complete = False
+        self.last_lr: float | None = None     # the lr of the last optimizer step
         self.loss_mean = LossTracker()
         self.data_state_applied = False
         self._resume: dict[str, Any] | None = None
@@ -81,6 +82,7 @@ class LoopState:
             "batches_done": 0 if complete else self.batches_done,
             "global_step": self.global_step,
             "micro_step": self.micro_step,
+            "last_lr": self.last_lr,
             "grads": ([None if p.grad is None else p.grad.copy() for p in params]
                       if self.micro_step else None),
             "epoch_state": None if complete or not self.batches_done else {
@@ -103,6 +105,10 @@ class LoopState:
         for key, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"loop state {key!r} must be an int >= 0, got {value!r}")
+        last_lr = state.get("last_lr")
+        if last_lr is not None and (isinstance(last_lr, bool)
+                                    or not isinstance(last_lr, (int, float))):
+            raise ValueError(f"loop state 'last_lr' must be a number or None, got {last_lr!r}")
         grads = state.get("grads")
         params = self.model.parameters()
         if grads is not None:
@@ -144,6 +150,7 @@ class LoopState:
         self.epoch, self.batches_done = int(counts["epoch"]), int(counts["batches_done"])
         self.global_step, self.micro_step = int(counts["global_step"]), int(counts["micro_step"])
         self.epoch_complete = False
+        self.last_lr = None if last_lr is None else float(last_lr)
         self._resume = {"epoch": self.epoch, "batches_done": self.batches_done,
                         "epoch_state": epoch_state is not None, "data": state.get("data")}
 
