@@ -19,42 +19,16 @@ arrays in safetensors and the rest as JSON):
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import numpy as np
 
+from ..checkpoint.rng import get_rng_state, set_rng_state
 from ..metrics import LossTracker
 
-__all__ = ["LoopState", "rng_state", "set_rng_state"]
+__all__ = ["LoopState"]
 
 STATE_VERSION = 1
-
-
-def rng_state() -> dict[str, Any]:
-    """NumPy's global generator and Python's ``random``, as plain values and arrays."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {"numpy": {"name": name, "keys": keys.copy(), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
-            "python": {"version": version, "state": list(internal), "gauss_next": gauss_next}}
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned (checked first)."""
-    try:
-        n, p = state["numpy"], state["python"]
-        keys = np.asarray(n["keys"], dtype=np.uint32)
-        numpy_state = (str(n["name"]), keys, int(n["pos"]), int(n["has_gauss"]),
-                       float(n["cached_gaussian"]))
-        python_state = (int(p["version"]), tuple(int(v) for v in p["state"]),
-                        None if p["gauss_next"] is None else float(p["gauss_next"]))
-        if keys.shape != (624,) or len(python_state[1]) != 625:
-            raise ValueError("wrong sizes")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"not an RNG state from rng_state(): {exc}") from None
-    np.random.set_state(numpy_state)
-    random.setstate(python_state)
 
 
 class LoopState:
@@ -89,7 +63,7 @@ class LoopState:
                 "loss": self.loss_mean.state_dict(), "metrics": self.metrics.state_dict()},
             "history": self.history.state_dict(),
             "data": _data_state(self.train_data),
-            "rng": rng_state(),
+            "rng": get_rng_state(),
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks.stateful()},
         }
         return state
@@ -122,7 +96,7 @@ class LoopState:
                                      f"({np.shape(g)} vs {p.data.shape})")
         # stateful pieces validate themselves; snapshot them so a failure changes nothing
         snapshot = (self.history.state_dict(), self.metrics.state_dict(),
-                    self.loss_mean.state_dict(), rng_state(),
+                    self.loss_mean.state_dict(), get_rng_state(),
                     {cb.state_key: cb.state_dict() for cb in self.callbacks.stateful()})
         try:
             self.history.load_state_dict(state["history"])

@@ -108,5 +108,5 @@ def test_a_bad_state_changes_nothing():
             loop.load_state_dict(broken)
         after = loop.state_dict()
         assert after["history"] == before["history"] and after["epoch"] == before["epoch"]
-        np.testing.assert_array_equal(after["rng"]["numpy"]["keys"], before["rng"]["numpy"]["keys"])
+        assert after["rng"] == before["rng"]
     assert loop.resume_point() is None
