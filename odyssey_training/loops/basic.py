@@ -141,22 +141,25 @@ class BasicTrainingLoop(LoopState):
         initial_epoch = _count("initial_epoch", initial_epoch, 0)
         if max_steps is not None:
             max_steps = _count("max_steps", max_steps, 0)
-        resumed, keep_state = self.resume_point(), self.restored_epoch_state()
         self.train_data = train_data
+        self.stop_training = False
+        self.params = {"epochs": epochs, "steps": _len(train_data), "max_steps": max_steps}
+        if self.resume_point() is None and self.seed is not None:
+            seed_everything(self.seed)      # a state restored below brings its own RNG
+        # on_train_begin comes before the resume point is read, so a callback that
+        # restores a state there (BackupAndRestore) is continued by this fit
+        self.callbacks.set_loop(self)
+        self.callbacks.on_train_begin(None)
+        resumed, keep_state = self.resume_point(), self.restored_epoch_state()
         self.apply_data_state(train_data)
         self.finish_fit()
         if resumed is None:
-            if self.seed is not None:
-                seed_everything(self.seed)
             start, skip = initial_epoch, 0
-            self.history = History()
+            self.history, self.epoch_logs = History(), None
         else:
             start, skip = max(initial_epoch, resumed[0]), resumed[1]
-        self.stop_training = False
-        self.params = {"epochs": epochs, "steps": _len(train_data), "max_steps": max_steps}
-        cbs = CallbackList([self.callbacks, self.history])
+        cbs = CallbackList([self.callbacks, self.history])     # History has no on_train_begin
         cbs.set_loop(self)
-        cbs.on_train_begin(None)
         logs: dict[str, Any] = {}
         epoch = start
         for epoch in range(start, epochs):
@@ -191,6 +194,7 @@ class BasicTrainingLoop(LoopState):
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self._step_scheduler_on_epoch(logs)
         self.epoch_complete = True
+        self.epoch_logs = logs      # a state saved in on_epoch_end records them in history
         cbs.on_epoch_end(epoch, logs)
         return logs
 

@@ -1,0 +1,90 @@
+"""``fit`` reads its resume point after ``on_train_begin``: a state a callback
+restores there (as BackupAndRestore does) is continued by that same fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from odyssey_training.callbacks import Callback
+from odyssey_training.loops import BasicTrainingLoop
+from odyssey_training.optimizers import Adam
+
+from .toy import TinyMLP, batches, blobs, softmax_xent
+
+X, Y = blobs(96)
+XV, YV = blobs(48, seed=2)
+TRAIN, VAL = batches(X, Y, 16), batches(XV, YV, 16)
+
+
+def make_loop(callbacks=()):
+    model = TinyMLP()
+    return BasicTrainingLoop(model, Adam(model.parameters(), lr=0.01), loss=softmax_xent,
+                             callbacks=list(callbacks), grad_accum_steps=2)
+
+
+def snapshot(loop):
+    return (loop.state_dict(), [p.data.copy() for p in loop.model.parameters()],
+            loop.optimizer.state_dict())
+
+
+class CrashMidEpoch(Callback):
+    """Snapshot after batch ``batch`` of epoch ``epoch``, then crash."""
+
+    def __init__(self, epoch, batch):
+        self.at, self.saved = (epoch, batch), None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (self.loop.epoch, batch) == self.at:
+            self.saved = snapshot(self.loop)
+            raise RuntimeError("crash")
+
+
+class RestoreOnTrainBegin(Callback):
+    def __init__(self, saved):
+        self.saved, self.epochs_seen = saved, []
+
+    def on_train_begin(self, logs=None):
+        state, weights, opt_state = self.saved
+        for p, w in zip(self.model.parameters(), weights):
+            np.copyto(p.data, w)
+        self.loop.optimizer.load_state_dict(opt_state)
+        self.loop.load_state_dict(state)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs_seen.append(epoch)
+
+
+@pytest.mark.parametrize("epoch, batch", [(2, 2), (1, 5), (0, 0)])
+def test_a_state_restored_in_on_train_begin_is_continued(epoch, batch):
+    whole = make_loop()
+    whole.fit(TRAIN, VAL, epochs=5)
+    crash = CrashMidEpoch(epoch, batch)
+    with pytest.raises(RuntimeError, match="crash"):
+        make_loop([crash]).fit(TRAIN, VAL, epochs=5)
+    restorer = RestoreOnTrainBegin(crash.saved)
+    resumed = make_loop([restorer])
+    resumed.fit(TRAIN, VAL, epochs=5)
+    assert restorer.epochs_seen == list(range(epoch, 5))
+    assert resumed.history.history == whole.history.history
+    assert resumed.global_step == whole.global_step
+    for a, b in zip(resumed.model.parameters(), whole.model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_a_fresh_fit_still_starts_fresh_and_seeds_first():
+    class Draw(Callback):
+        def on_train_begin(self, logs=None):
+            self.value = np.random.random()
+
+    draws = []
+    for _ in range(2):
+        model = TinyMLP()
+        cb = Draw()
+        loop = BasicTrainingLoop(model, Adam(model.parameters()), loss=softmax_xent,
+                                 callbacks=[cb], seed=3)
+        loop.fit(TRAIN, epochs=1)
+        loop.fit(TRAIN, epochs=2)       # a second fit is fresh: epochs 0 and 1 again
+        assert loop.history.epoch == [0, 1]
+        draws.append(cb.value)
+    assert draws[0] == draws[1]         # seeded before on_train_begin, as before
