@@ -88,3 +88,68 @@ def keras_reduce_lr(values, lrs, *, mode, factor=0.1, patience=10, min_delta=1e-
                         cooldown_counter, wait = cooldown, 0
         after.append(list(lrs))
     return logged, after, (best, wait, cooldown_counter)
+
+
+def keras_batch_saves(batches_per_epoch, epochs, save_freq):
+    """Keras 3 ModelCheckpoint._should_save_on_batch over a run: the (epoch, batch)
+    pairs (0-based) after which a save_freq=int checkpoint is written."""
+    seen_since, last_seen, saves = 0, None, []
+    for epoch in range(epochs):
+        for batch in range(batches_per_epoch):
+            if last_seen is None or batch <= last_seen:
+                add = batch + 1
+            else:
+                add = batch - last_seen
+            seen_since += add
+            last_seen = batch
+            if seen_since >= save_freq:
+                seen_since = 0
+                saves.append((epoch, batch))
+    return saves
+
+
+def checkpoint_files(values, *, template, mode, save_best_only=False,
+                     initial_value_threshold=None, save_top_k=-1, every_n_epochs=1,
+                     save_last=False):
+    """The file names on disk after each epoch of an epoch-level ModelCheckpoint:
+    Keras 3's save_best_only decision (min_delta 0, a strict comparison with the
+    best, starting from initial_value_threshold) followed by Lightning's top-k
+    bookkeeping (check_monitor_top_k: fewer than k kept, or strictly better than
+    the worst kept, which is deleted; a NaN ranks worst), and save_last's file.
+    A save to a name already kept must beat that file's score (the documented
+    rule for colliding names)."""
+    better = operator.lt if mode == "min" else operator.gt
+    def worst_first(score):        # the smallest key is the worst file
+        return -np.inf if np.isnan(score) else (score if mode == "max" else -score)
+
+    def beats(value, score):
+        return not np.isnan(value) and (np.isnan(score) or better(value, score))
+
+    best, kept, out = initial_value_threshold, {}, []    # kept: name -> score, oldest first
+    for epoch, value in enumerate(values):
+        if (epoch + 1) % every_n_epochs == 0:
+            name = template.format(epoch=epoch + 1, val_loss=value)
+            write = True
+            if save_best_only:
+                write = best is None or better(value, best)
+                if write:
+                    best = value
+            if save_top_k == 0:
+                write = False
+            elif write and save_top_k > 0:
+                if name in kept:
+                    write = beats(value, kept[name])
+                elif len(kept) >= save_top_k:
+                    write = beats(value, min(kept.values(), key=worst_first))
+            if write:
+                kept.pop(name, None)
+                kept[name] = value
+                if 0 < save_top_k < len(kept):
+                    names = list(kept)
+                    worst = min(names, key=lambda n: (worst_first(kept[n]), names.index(n)))
+                    del kept[worst]
+        files = set(kept)
+        if save_last and epoch + 1 >= every_n_epochs:
+            files.add("last.safetensors")
+        out.append(files)
+    return out

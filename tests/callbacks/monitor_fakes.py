@@ -28,6 +28,12 @@ class FakeOptimizer:
     def __init__(self, *lrs: float) -> None:
         self.param_groups = [{"lr": lr} for lr in lrs]
 
+    def state_dict(self):
+        return {"param_groups": [dict(g) for g in self.param_groups]}
+
+    def load_state_dict(self, state):
+        self.param_groups = [dict(g) for g in state["param_groups"]]
+
 
 class FakeLoop:
     def __init__(self, lrs=(1.0,), metrics=None, resuming=False) -> None:
@@ -41,3 +47,9 @@ class FakeLoop:
 
     def resume_point(self):
         return (0, 0) if self.resuming else None
+
+    def state_dict(self):
+        return {"stop_training": self.stop_training}
+
+    def load_state_dict(self, state):
+        self.stop_training = state["stop_training"]
