@@ -41,6 +41,7 @@ class BackupAndRestore(Callback):
     """
 
     file_name = "latest.safetensors"
+    writes_checkpoints = True
 
     def __init__(self, backup_dir: str | os.PathLike, save_freq: str | int = "epoch",
                  delete_checkpoint: bool = True) -> None:

@@ -56,6 +56,7 @@ class ModelCheckpoint(MonitorCallback):
     """
 
     last_name = "last" + EXTENSION
+    writes_checkpoints = True
 
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss",
                  verbose: int = 0, save_best_only: bool = False,

@@ -64,7 +64,8 @@ class BasicTrainingLoop(LoopState):
             ``ReduceLROnPlateau`` scheduler is fed ``logs[scheduler_monitor]``.
         metrics: dict name -> Metric, a list of Metrics (default names), or a
             MetricCollection; validation uses fresh copies (``loop.val_metrics``).
-        callbacks: Callbacks, called in order; ``History`` comes last.
+        callbacks: Callbacks, called in order; ``History`` comes after them, then the
+            callbacks that write checkpoints (ModelCheckpoint, BackupAndRestore).
         grad_accum_steps: batches whose gradients add up before one optimizer step
             (the loss gradient is divided by it, so k batches of b step as one of k*b).
         clip_grad_norm: global L2 norm limit, fused into the update kernel through
@@ -148,8 +149,7 @@ class BasicTrainingLoop(LoopState):
             seed_everything(self.seed)      # a state restored below brings its own RNG
         # on_train_begin comes before the resume point is read, so a callback that
         # restores a state there (BackupAndRestore) is continued by this fit
-        self.callbacks.set_loop(self)
-        self.callbacks.on_train_begin(None)
+        run_order(self.callbacks, None, self).on_train_begin(None)
         resumed, keep_state = self.resume_point(), self.restored_epoch_state()
         self.apply_data_state(train_data)
         self.finish_fit()
@@ -158,8 +158,7 @@ class BasicTrainingLoop(LoopState):
             self.history, self.epoch_logs = History(), None
         else:
             start, skip = max(initial_epoch, resumed[0]), resumed[1]
-        cbs = CallbackList([self.callbacks, self.history])     # History has no on_train_begin
-        cbs.set_loop(self)
+        cbs = run_order(self.callbacks, self.history, self)
         logs: dict[str, Any] = {}
         epoch = start
         for epoch in range(start, epochs):
@@ -212,6 +211,8 @@ class BasicTrainingLoop(LoopState):
                 next(iterator)
         batch = self.batches_done
         last = _len(data)
+        if skip and skip == last:
+            return      # restored after the epoch's last batch: its data has moved on
         tick = perf_counter()
         for inputs, targets in iterator:
             t0 = perf_counter()
@@ -297,6 +298,18 @@ class BasicTrainingLoop(LoopState):
         """``{"loss": ..., metric: ...}`` of the model on ``data`` (inference mode),
         with fresh copies of the loop's metrics; no callbacks run."""
         return run_evaluation(self.model, data, self.loss, fresh_copy(self.metrics), None)
+
+
+def run_order(callbacks: CallbackList, history: History | None, loop: Any) -> CallbackList:
+    """The callbacks as a run calls them: the list's order, then ``history``, then the
+    callbacks that write checkpoints (``writes_checkpoints``, top level of the list),
+    so a checkpoint holds every other callback's work for its batch or epoch
+    (Lightning runs its checkpoint callbacks last for the same reason)."""
+    writers = [cb for cb in callbacks if cb.writes_checkpoints]
+    others = [cb for cb in callbacks if not cb.writes_checkpoints]
+    ordered = CallbackList(others + ([history] if history is not None else []) + writers)
+    ordered.set_loop(loop)
+    return ordered
 
 
 def _is_plateau(scheduler: Any) -> bool:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from odyssey_training.callbacks import Callback
+from odyssey_training.callbacks import Callback, History
+from odyssey_training.data import ArrayLoader
 from odyssey_training.loops import BasicTrainingLoop
+from odyssey_training.loops.basic import run_order
 from odyssey_training.optimizers import Adam
 
 from .toy import TinyMLP, batches, blobs, softmax_xent
@@ -88,3 +90,38 @@ def test_a_fresh_fit_still_starts_fresh_and_seeds_first():
         assert loop.history.epoch == [0, 1]
         draws.append(cb.value)
     assert draws[0] == draws[1]         # seeded before on_train_begin, as before
+
+
+@pytest.mark.parametrize("batch", [5, 3])
+def test_a_stateful_loader_restored_after_an_epochs_last_batch(batch):
+    # the loader's state then points at the next epoch: the loop must not draw from it
+    def loader():
+        return ArrayLoader(X, Y, batch_size=16, seed=3)
+
+    whole = make_loop()
+    whole.fit(loader(), VAL, epochs=4)
+    crash = CrashMidEpoch(1, batch)
+    with pytest.raises(RuntimeError, match="crash"):
+        make_loop([crash]).fit(loader(), VAL, epochs=4)
+    resumed = make_loop([RestoreOnTrainBegin(crash.saved)])
+    resumed.fit(loader(), VAL, epochs=4)
+    assert resumed.history.history == whole.history.history
+    for a, b in zip(resumed.model.parameters(), whole.model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_callbacks_that_write_checkpoints_run_after_history():
+    calls = []
+
+    class Named(Callback):
+        def __init__(self, name, writes=False):
+            self.name, self.writes_checkpoints = name, writes
+
+        def on_epoch_end(self, epoch, logs=None):
+            calls.append((self.name, list(self.loop.history.epoch)))
+
+    loop = make_loop([Named("saver", writes=True), Named("a"), Named("b")])
+    loop.fit(TRAIN, epochs=1)
+    assert calls == [("a", []), ("b", []), ("saver", [0])]
+    order = run_order(loop.callbacks, History(), loop)
+    assert [getattr(cb, "name", "history") for cb in order] == ["a", "b", "history", "saver"]
