@@ -30,9 +30,11 @@ class BackupAndRestore(Callback):
       ``delete_checkpoint``: delete the backup (and ``backup_dir`` when that leaves
       it empty).  A run that raised keeps it.
 
-    Put it first in the callbacks list: callbacks after it then see the restored
-    run in their own ``on_train_begin``.  Only ``loop.is_global_zero`` writes or
-    deletes the backup; every process restores from it.
+    Wherever it is in the list, the loop calls it before the other callbacks at
+    ``on_train_begin`` (they begin on the restored run) and after them (and after
+    ``History``) at every other hook, so a backup holds their state after the batch
+    or epoch it was taken at (``writes_checkpoints``).  Only ``loop.is_global_zero``
+    writes or deletes the backup; every process restores from it.
 
     Args:
         backup_dir: directory for the backup, used by nothing else.

@@ -20,7 +20,9 @@ Hook order in a run (``BasicTrainingLoop.fit``)::
     on_train_end(logs)
 
 At each hook the loop calls its callbacks in their order, then ``History``, then
-the callbacks that write checkpoints (:attr:`Callback.writes_checkpoints`).
+the callbacks that write checkpoints (:attr:`Callback.writes_checkpoints`); at
+``on_train_begin`` those come first, so a state one restores (BackupAndRestore) is
+in place for the others.
 
 A callback that holds state a resumed run needs (a best value, a wait count)
 implements ``state_dict()`` / ``load_state_dict()`` with JSON-friendly values and
@@ -46,7 +48,8 @@ class Callback:
     loop: Any = None
     #: a callback that writes checkpoints runs after every other callback (and after
     #: ``History``) at each hook, so what it saves includes their work for that batch
-    #: or epoch (ModelCheckpoint, BackupAndRestore; Lightning orders them the same way)
+    #: or epoch (ModelCheckpoint, BackupAndRestore; Lightning orders them the same way),
+    #: and before them at ``on_train_begin``, so what it restores there is in place
     writes_checkpoints: bool = False
 
     def set_loop(self, loop: Any) -> None:

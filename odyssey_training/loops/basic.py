@@ -65,7 +65,8 @@ class BasicTrainingLoop(LoopState):
         metrics: dict name -> Metric, a list of Metrics (default names), or a
             MetricCollection; validation uses fresh copies (``loop.val_metrics``).
         callbacks: Callbacks, called in order; ``History`` comes after them, then the
-            callbacks that write checkpoints (ModelCheckpoint, BackupAndRestore).
+            callbacks that write checkpoints (ModelCheckpoint, BackupAndRestore), which
+            come first at ``on_train_begin`` instead (a restore precedes the rest).
         grad_accum_steps: batches whose gradients add up before one optimizer step
             (the loss gradient is divided by it, so k batches of b step as one of k*b).
         clip_grad_norm: global L2 norm limit, fused into the update kernel through
@@ -149,7 +150,7 @@ class BasicTrainingLoop(LoopState):
             seed_everything(self.seed)      # a state restored below brings its own RNG
         # on_train_begin comes before the resume point is read, so a callback that
         # restores a state there (BackupAndRestore) is continued by this fit
-        run_order(self.callbacks, None, self).on_train_begin(None)
+        run_order(self.callbacks, None, self, train_begin=True).on_train_begin(None)
         resumed, keep_state = self.resume_point(), self.restored_epoch_state()
         self.apply_data_state(train_data)
         self.finish_fit()
@@ -300,14 +301,20 @@ class BasicTrainingLoop(LoopState):
         return run_evaluation(self.model, data, self.loss, fresh_copy(self.metrics), None)
 
 
-def run_order(callbacks: CallbackList, history: History | None, loop: Any) -> CallbackList:
+def run_order(callbacks: CallbackList, history: History | None, loop: Any, *,
+              train_begin: bool = False) -> CallbackList:
     """The callbacks as a run calls them: the list's order, then ``history``, then the
     callbacks that write checkpoints (``writes_checkpoints``, top level of the list),
     so a checkpoint holds every other callback's work for its batch or epoch
-    (Lightning runs its checkpoint callbacks last for the same reason)."""
+    (Lightning runs its checkpoint callbacks last for the same reason).  For
+    ``on_train_begin`` (``train_begin=True``) those come first instead: a state one
+    restores there (BackupAndRestore) is in place when the others begin."""
     writers = [cb for cb in callbacks if cb.writes_checkpoints]
     others = [cb for cb in callbacks if not cb.writes_checkpoints]
-    ordered = CallbackList(others + ([history] if history is not None else []) + writers)
+    if train_begin:
+        ordered = CallbackList(writers + others)
+    else:
+        ordered = CallbackList(others + ([history] if history is not None else []) + writers)
     ordered.set_loop(loop)
     return ordered
 

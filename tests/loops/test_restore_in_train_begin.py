@@ -120,8 +120,15 @@ def test_callbacks_that_write_checkpoints_run_after_history():
         def on_epoch_end(self, epoch, logs=None):
             calls.append((self.name, list(self.loop.history.epoch)))
 
-    loop = make_loop([Named("saver", writes=True), Named("a"), Named("b")])
+    begins = []
+
+    class Begins(Named):
+        def on_train_begin(self, logs=None):
+            begins.append(self.name)
+
+    loop = make_loop([Named("a"), Begins("saver", writes=True), Begins("b")])
     loop.fit(TRAIN, epochs=1)
     assert calls == [("a", []), ("b", []), ("saver", [0])]
+    assert begins == ["saver", "b"]         # a restore in on_train_begin comes first
     order = run_order(loop.callbacks, History(), loop)
     assert [getattr(cb, "name", "history") for cb in order] == ["a", "b", "history", "saver"]
