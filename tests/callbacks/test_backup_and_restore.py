@@ -82,11 +82,14 @@ def test_same_loop_object_fits_again_as_keras(tmp_path):
     assert_same(result(fit(loop)), whole())
 
 
-def test_a_sigkilled_process_resumes_bit_identical(tmp_path):
+@pytest.mark.parametrize("save_freq, kills", [("4", (7, 2 * BATCHES + 4)),
+                                               ("epoch", (2 * BATCHES + 1,))])
+def test_a_sigkilled_process_resumes_bit_identical(tmp_path, save_freq, kills):
     backup, out = tmp_path / "backup", tmp_path / "out.npz"
-    command = [sys.executable, "-m", "tests.callbacks.backup_run", str(backup), str(out), "4"]
+    command = [sys.executable, "-m", "tests.callbacks.backup_run", str(backup), str(out),
+               save_freq]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for kill_at in (7, 2 * BATCHES + 4):            # killed twice, then run to the end
+    for kill_at in kills:                           # killed (once or twice), then to the end
         done = subprocess.run(command + [str(kill_at)], cwd=ROOT, env=env,
                               capture_output=True, timeout=300)
         assert done.returncode == -9, done.stderr.decode()
