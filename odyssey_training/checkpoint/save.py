@@ -12,7 +12,7 @@ import numpy as np
 from .atomic import atomic_path
 from .base import FORMAT, PARTS, VERSION
 from .params import named_parameters
-from .tree import flatten
+from .tree import flatten, storable
 
 __all__ = ["save_checkpoint", "safetensors_numpy"]
 
@@ -65,7 +65,7 @@ def save_checkpoint(path: str | os.PathLike, *, model: Any = None, params: Any =
     if named is not None:
         document["params"] = list(named)
         for key, p in named.items():
-            tensors[f"params/{key}"] = p.data
+            tensors[f"params/{key}"] = storable(p.data, f"parameter {key!r}")
     for part in PARTS:
         if parts[part] is not None:
             document[part], arrays = flatten(state_of(part, parts[part]), part)

@@ -35,7 +35,7 @@ import numpy as np
 
 from .base import CheckpointError
 
-__all__ = ["flatten", "unflatten", "DTYPES"]
+__all__ = ["flatten", "unflatten", "storable", "DTYPES"]
 
 # what safetensors stores and safetensors.numpy reads back
 DTYPES = frozenset(np.dtype(t) for t in (
@@ -59,7 +59,9 @@ def _array_key(path: str, arrays: dict[str, np.ndarray]) -> str:
     return key
 
 
-def _store(value: np.ndarray, path: str, arrays: dict[str, np.ndarray]) -> str:
+def storable(value: np.ndarray, path: str) -> np.ndarray:
+    """``value`` as safetensors stores it: a C-contiguous array in native byte order
+    (a copy only when needed); a dtype it cannot hold is a TypeError naming ``path``."""
     arr = np.asarray(value)
     if arr.dtype.newbyteorder("=") not in DTYPES:
         raise TypeError(f"checkpoint: {path} has dtype {arr.dtype}, which a checkpoint cannot "
@@ -68,8 +70,12 @@ def _store(value: np.ndarray, path: str, arrays: dict[str, np.ndarray]) -> str:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     if not arr.flags.c_contiguous:
         arr = arr.copy(order="C")
+    return arr
+
+
+def _store(value: np.ndarray, path: str, arrays: dict[str, np.ndarray]) -> str:
     key = _array_key(path, arrays)
-    arrays[key] = arr
+    arrays[key] = storable(value, path)
     return key
 
 

@@ -22,8 +22,9 @@ class BCEWithLogitsLoss(Loss):
 
     .. math::
 
-        \ell_i &= -w_i \big[q_i y_i \log\sigma(x_i) + (1 - y_i)\log(1 - \sigma(x_i))\big]
-                = w_i \big[(1 - y_i)\, x_i + (1 + (q_i - 1) y_i)\operatorname{softplus}(-x_i)\big] \\
+        \ell_i &= -w_i \big[q_i y_i \log\sigma(x_i) + (1 - y_i)\log(1 - \sigma(x_i))\big] \\
+               &= w_i \big[(1 - y_i)\, x_i + (1 + (q_i - 1) y_i)\,
+                  \operatorname{softplus}(-x_i)\big] \\
         \frac{\partial \ell_i}{\partial x_i} &=
                 w_i \big[(1 - y_i) - (1 + (q_i - 1) y_i)\,\sigma(-x_i)\big]
 

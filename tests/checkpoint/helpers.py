@@ -14,7 +14,8 @@ def assert_same(a: Any, b: Any, where: str = "state") -> None:
     equals NaN; 0.0 and -0.0 differ."""
     assert type(a) is type(b), f"{where}: {type(a).__name__} != {type(b).__name__}"
     if isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype and a.shape == b.shape, f"{where}: {a.dtype}{a.shape} != {b.dtype}{b.shape}"
+        assert a.dtype == b.dtype and a.shape == b.shape, (
+            f"{where}: {a.dtype}{a.shape} != {b.dtype}{b.shape}")
         assert a.tobytes() == b.tobytes(), f"{where}: values differ"
     elif isinstance(a, np.generic):
         assert a.tobytes() == b.tobytes(), f"{where}: {a!r} != {b!r}"

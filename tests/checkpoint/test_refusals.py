@@ -224,3 +224,17 @@ def test_bad_save_arguments_leave_the_previous_file(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["c.safetensors"]
     with pytest.raises(FileNotFoundError, match="no checkpoint file"):
         read_checkpoint(tmp_path / "missing.safetensors")
+
+
+def test_parameter_arrays_are_stored_as_they_are(tmp_path):
+    """A parameter whose array was swapped for a strided view is saved by value
+    (safetensors itself would write the raw memory)."""
+    p = ot.Parameter(np.zeros(3), name="w")
+    base = np.arange(6.0)
+    p.data = base[::2]
+    save_checkpoint(tmp_path / "c.safetensors", params=[p])
+    np.testing.assert_array_equal(read_checkpoint(tmp_path / "c.safetensors")["params"]["w"],
+                                  [0.0, 2.0, 4.0])
+    p.data = np.array(["a", "b"])
+    with pytest.raises(TypeError, match="parameter 'w' has dtype <U1"):
+        save_checkpoint(tmp_path / "c.safetensors", params=[p])

@@ -118,7 +118,7 @@ def test_rank_shards_add_up_to_the_global_batch(n, batch, world, shuffle, drop_l
     ranks = [ArrayLoader(x, y, batch, shuffle=shuffle, seed=seed, drop_last=drop_last,
                          rank=r, world_size=world) for r in range(world)]
     assert {len(r) for r in ranks} == {len(single)}
-    for epoch in range(2):
+    for _ in range(2):                                    # two epochs
         for (xg, yg), *parts in zip(single, *ranks, strict=True):
             np.testing.assert_array_equal(np.concatenate([p[0] for p in parts]), xg)
             np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), yg)
