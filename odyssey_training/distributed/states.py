@@ -43,8 +43,10 @@ def check_same_parameters(comm: Any, params: Sequence[Parameter]) -> None:
             detail = f"rank {rank} has {len(theirs)} parameters, rank 0 has {len(first)}"
         else:
             i = next(i for i, (a, b) in enumerate(zip(theirs, first)) if a != b)
-            detail = (f"parameter {i} is {_describe(theirs[i])} on rank {rank} but "
-                      f"{_describe(first[i])} on rank 0")
+            same_name = theirs[i][0] == first[i][0]
+            label = f"parameter {i}" + (f" {first[i][0]!r}" if same_name and first[i][0] else "")
+            detail = (f"{label} is {_describe(theirs[i], not same_name)} on rank {rank} but "
+                      f"{_describe(first[i], not same_name)} on rank 0")
         raise ValueError(f"the model differs across ranks: {detail}; every rank must build "
                          "the same model (its values are then broadcast from rank 0)")
 
@@ -144,10 +146,9 @@ def gather_running_state(comm: Any, params: Sequence[Parameter], loss: LossTrack
     return out if root else None
 
 
-def _describe(entry: list[Any]) -> str:
+def _describe(entry: list[Any], named: bool) -> str:
     name, shape, dtype = entry
-    label = f"{name!r} " if name else ""
-    return f"{label}{tuple(shape)} {np.dtype(dtype).name}"
+    return (f"{name!r} " if named else "") + f"{tuple(shape)} {np.dtype(dtype).name}"
 
 
 def _names(signature: list[Any]) -> str:

@@ -1,0 +1,70 @@
+"""The flat bucket and shard layout, and the tree transport, checked against
+NumPy concatenation (no MPI needed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from odyssey_training.distributed.buckets import FlatLayout
+from odyssey_training.distributed.transport import pack, unpack
+
+pytestmark = pytest.mark.nokernel
+
+shapes = st.lists(st.tuples(st.lists(st.integers(0, 5), max_size=3),
+                            st.sampled_from([np.float32, np.float64])), min_size=1, max_size=7)
+
+
+@given(shapes, st.integers(1, 64), st.integers(1, 5))
+def test_buckets_and_shards_tile_each_flat_space(spec, bucket_bytes, world):
+    arrays = [np.arange(math.prod(s), dtype=d).reshape(s) + 1000 * i
+              for i, (s, d) in enumerate(spec)]
+    layout = FlatLayout(arrays, bucket_bytes, world)
+    for dtype in {a.dtype for a in arrays if a.size}:
+        flat = np.concatenate([a.ravel() for a in arrays if a.dtype == dtype])
+        assert layout.totals[dtype] == flat.size
+        buckets = [b for b in layout.buckets if b.dtype == dtype]
+        cap = max(1, bucket_bytes // dtype.itemsize)
+        assert [b.start for b in buckets] == list(range(0, flat.size, cap))
+        for b in buckets:
+            packed = np.concatenate([arrays[s.index].ravel()[s.lo:s.hi] for s in b.segments])
+            np.testing.assert_array_equal(packed, flat[b.start:b.stop])
+            assert layout.counts(b).sum() == b.stop - b.start
+        starts = [layout.shard(dtype, r)[0] for r in range(world)] + [flat.size]
+        assert starts[0] == 0 and all(np.diff(starts) >= 0)
+        assert max(np.diff(starts)) - min(np.diff(starts)) <= 1       # balanced
+        pieces = [np.concatenate([arrays[s.index].ravel()[s.lo:s.hi]
+                                  for d, s in layout.pieces(r) if d == dtype] or
+                                 [np.zeros(0, dtype)]) for r in range(world)]
+        np.testing.assert_array_equal(np.concatenate(pieces), flat)
+
+
+def test_a_tensor_larger_than_a_bucket_is_split_and_small_ones_share_one():
+    arrays = [np.zeros(10, np.float32), np.zeros(2, np.float32), np.zeros(3, np.float32)]
+    layout = FlatLayout(arrays, bucket_bytes=16, world_size=2)   # 4 float32 per bucket
+    assert [(b.start, b.stop) for b in layout.buckets] == [(0, 4), (4, 8), (8, 12), (12, 15)]
+    assert [[(s.index, s.lo, s.hi) for s in b.segments] for b in layout.buckets] == [
+        [(0, 0, 4)], [(0, 4, 8)], [(0, 8, 10), (1, 0, 2)], [(2, 0, 3)]]
+    assert layout.shard(np.dtype(np.float32), 0) == (0, 7)
+    assert layout.counts(layout.buckets[1]).tolist() == [3, 1]
+
+
+def test_a_tree_survives_the_byte_transport_exactly():
+    tree = {"state": {0: {"step": 3.0, "exp_avg": np.arange(6, dtype=np.float32).reshape(2, 3)},
+                      1: {"step": 1, "buf": np.zeros((0, 4))}},
+            "groups": [{"lr": 0.1, "betas": (0.9, 0.999), "best": -math.inf, "nan": math.nan}],
+            "counts": np.array([[1, 2], [3, 4]], np.int64), "scalar": np.float32(0.5),
+            "flag": True, "none": None, "name": "é"}
+    buf = pack(tree)
+    assert buf.dtype == np.uint8
+    back = unpack(buf)
+    assert back["groups"][0]["betas"] == (0.9, 0.999) and math.isnan(back["groups"][0]["nan"])
+    back["groups"][0]["nan"] = tree["groups"][0]["nan"] = 0.0
+    np.testing.assert_equal(back, tree)
+    assert back["state"][0]["exp_avg"].dtype == np.float32 and isinstance(back["scalar"],
+                                                                          np.float32)
+    buf[:] = 0                                       # the arrays are copies
+    assert back["counts"][1, 1] == 4
