@@ -23,9 +23,16 @@ class LearningRateScheduler(Callback):
     prints ``Epoch N: LearningRateScheduler setting learning rate to LR.`` (Keras's
     line).  The epoch's ``lr`` log holds the value it trained with.
 
+    >>> from types import SimpleNamespace
     >>> def halve_after_two(epoch, lr):
     ...     return lr if epoch < 2 else lr * 0.5
     >>> cb = LearningRateScheduler(halve_after_two)
+    >>> loop = SimpleNamespace(optimizer=SimpleNamespace(param_groups=[{"lr": 0.1}]))
+    >>> cb.set_loop(loop)
+    >>> for epoch in range(4):
+    ...     cb.on_epoch_begin(epoch)
+    >>> loop.optimizer.param_groups[0]["lr"]
+    0.025
     """
 
     def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:

@@ -16,7 +16,8 @@ __all__ = ["TensorBoardLogger"]
 
 class TensorBoardLogger(Callback):
     """Write the run's scalars (and optionally weight histograms) as TensorBoard event
-    files in ``log_dir``, with ``tensorboardX`` (extra ``train``; torch is not needed).
+    files in ``log_dir``, with ``tensorboardX``'s event writer and summary protos (extra
+    ``train``; torch is not needed).
 
     Tags (TensorBoard groups them by the part before ``/``):
 
@@ -35,19 +36,21 @@ class TensorBoardLogger(Callback):
     ``global_step = s > 0`` opens its writer with ``purge_step = s + 1``, and
     TensorBoard drops every older event at a step ``>= s + 1``.
 
-    Events are flushed at every epoch end and the writer is closed at the end of
+    Events are written synchronously (tensorboardX's ``EventsWriter``: no queue, no
+    thread; ``SummaryWriter``'s queue pickles every event and its ``flush`` does not
+    drain the queue) and flushed at every epoch end; the file is closed at the end of
     training.  Only the process with ``loop.is_global_zero`` writes.
 
     Args:
         log_dir: directory of the event files (created if missing).
         update_freq: ``"epoch"`` (epoch scalars only), ``"batch"`` (batch scalars at
             every optimizer step) or an int N (every N steps), as Keras's ``TensorBoard``.
-        histogram_freq: histograms of every parameter each N epochs (0: none), as Keras.
-        flush_secs: at most this many seconds between flushes within an epoch.
+        histogram_freq: histograms (30 buckets) of every parameter each N epochs (0:
+            none), as Keras; parameters that are empty or not finite are left out.
     """
 
     def __init__(self, log_dir: str | os.PathLike = "logs", update_freq: str | int = "epoch",
-                 histogram_freq: int = 0, flush_secs: int = 120) -> None:
+                 histogram_freq: int = 0) -> None:
         if not isinstance(log_dir, (str, os.PathLike)):
             raise TypeError(f"log_dir must be a path, got {type(log_dir).__name__}")
         if update_freq == "epoch":
@@ -60,25 +63,17 @@ class TensorBoardLogger(Callback):
         else:
             raise ValueError(f"update_freq must be 'epoch', 'batch' or an int >= 1, got "
                              f"{update_freq!r}")
-        for name, value, low in (("histogram_freq", histogram_freq, 0),
-                                 ("flush_secs", flush_secs, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if isinstance(histogram_freq, bool) or not isinstance(histogram_freq, int) \
+                or histogram_freq < 0:
+            raise ValueError(f"histogram_freq must be an int >= 0, got {histogram_freq!r}")
         self.log_dir = Path(log_dir)
         self.update_freq = update_freq
         self.histogram_freq = histogram_freq
-        self.flush_secs = flush_secs
         self._every = every
         self._writer: Any = None
         self._seen_step = 0          # global_step at the last batch end looked at
         self._loss_sum = 0.0         # sum of size * loss since the last batch point
         self._loss_count = 0
-
-    @property
-    def writer(self) -> Any:
-        """The ``tensorboardX.SummaryWriter`` (None until the first epoch begins), for
-        logging more (images, text) under the same run."""
-        return self._writer
 
     def _writes(self) -> bool:
         return self.loop is None or self.loop.is_global_zero
@@ -89,7 +84,7 @@ class TensorBoardLogger(Callback):
         self._seen_step = self.loop.global_step
         self._loss_sum, self._loss_count = 0.0, 0
         if self._writer is None and self._writes():
-            self._writer = _open_writer(self.log_dir, self._seen_step, self.flush_secs)
+            self._writer = _EventFile(self.log_dir, self._seen_step)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if not self._every or self._writer is None:
@@ -103,9 +98,9 @@ class TensorBoardLogger(Callback):
             return
         self._seen_step = step
         if step % self._every == 0 and self._loss_count:
-            self._writer.add_scalar("batch/loss", self._loss_sum / self._loss_count, step)
-            lr = float(self.loop.optimizer.param_groups[0]["lr"])
-            self._writer.add_scalar("batch/lr", lr, step)
+            self._writer.scalar("batch/loss", self._loss_sum / self._loss_count, step)
+            self._writer.scalar("batch/lr", float(self.loop.optimizer.param_groups[0]["lr"]),
+                                step)
             self._loss_sum, self._loss_count = 0.0, 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -115,11 +110,11 @@ class TensorBoardLogger(Callback):
         for key, value in (logs or {}).items():
             number = _scalar(value)
             if number is not None:
-                self._writer.add_scalar(f"epoch/{key}", number, step)
+                self._writer.scalar(f"epoch/{key}", number, step)
         if self.histogram_freq and (epoch + 1) % self.histogram_freq == 0:
             for i, p in enumerate(self.loop.model.parameters()):
-                self._writer.add_histogram(f"weights/{p.name or f'param_{i}'}",
-                                           np.asarray(p.data, dtype=np.float64), step)
+                if p.data.size and np.isfinite(p.data).all():
+                    self._writer.histogram(f"weights/{p.name or f'param_{i}'}", p.data, step)
         self._writer.flush()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
@@ -128,20 +123,46 @@ class TensorBoardLogger(Callback):
             self._writer = None
 
 
-def _open_writer(log_dir: Path, step: int, flush_secs: int) -> Any:
-    try:
-        from tensorboardX import SummaryWriter
-    except ImportError:
-        raise ImportError("TensorBoardLogger writes with tensorboardX: pip install "
-                          "'odyssey-training[train]' (or tensorboardX)") from None
-    log_dir.mkdir(parents=True, exist_ok=True)
-    # tensorboardX names files by the second; TensorBoard reads a directory's files in
-    # name order.  A nanosecond suffix keeps two writers opened in one second from
-    # overwriting each other and keeps their files in the order they were written
-    # (the resumed run's purge must come after the events it hides).
-    suffix = f".{time.time_ns():020d}.{os.getpid()}"
-    return SummaryWriter(logdir=str(log_dir), purge_step=step + 1 if step > 0 else None,
-                         flush_secs=flush_secs, filename_suffix=suffix)
+class _EventFile:
+    """One event file in ``log_dir``, written synchronously with tensorboardX's
+    ``EventsWriter`` and summary protos."""
+
+    def __init__(self, log_dir: Path, step: int) -> None:
+        try:
+            from tensorboardX.event_file_writer import EventsWriter
+            from tensorboardX.proto.event_pb2 import Event, SessionLog
+            from tensorboardX.summary import histogram, scalar
+        except ImportError:
+            raise ImportError("TensorBoardLogger writes with tensorboardX: pip install "
+                              "'odyssey-training[train]' (or tensorboardX)") from None
+        self._event, self._scalar, self._histogram = Event, scalar, histogram
+        log_dir.mkdir(parents=True, exist_ok=True)
+        # files are named by the second and TensorBoard reads a directory's files in name
+        # order: a nanosecond suffix keeps two files opened in one second apart and in
+        # the order they were written (a resumed run's purge must follow what it hides)
+        suffix = f".{time.time_ns():020d}.{os.getpid()}"
+        self._file = EventsWriter(str(log_dir / "events"), suffix)
+        if step > 0:
+            # as SummaryWriter(purge_step=step + 1): TensorBoard drops older events at
+            # steps >= step + 1, which the interrupted run wrote after this state
+            self._file.write_event(Event(step=step + 1, file_version="brain.Event:2"))
+            self._file.write_event(Event(step=step + 1, session_log=SessionLog(
+                status=SessionLog.START)))
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self._write(self._scalar(tag, value), step)
+
+    def histogram(self, tag: str, values: np.ndarray, step: int) -> None:
+        self._write(self._histogram(tag, values, bins=30), step)
+
+    def _write(self, summary: Any, step: int) -> None:
+        self._file.write_event(self._event(wall_time=time.time(), step=step, summary=summary))
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def _scalar(value: Any) -> float | None:

@@ -71,6 +71,19 @@ def test_batch_loss_every_n_steps_is_the_weighted_mean_since_the_last_point(tmp_
     assert scalars["batch/lr"] == [(2, f32(0.1))]
 
 
+def test_each_epochs_events_are_on_disk_when_it_ends(tmp_path):
+    cb, loop = attach(TensorBoardLogger(tmp_path, update_freq="batch"))
+    cb.on_train_begin(None)
+    cb.on_epoch_begin(0, None)
+    loop.global_step = 1
+    cb.on_train_batch_end(0, {"batch": 0, "size": 1, "loss": 2.0})
+    cb.on_epoch_end(0, {"loss": 2.0})
+    scalars, _, _ = read(tmp_path)                     # the file is still open
+    assert scalars == {"batch/loss": [(1, 2.0)], "batch/lr": [(1, f32(0.1))],
+                       "epoch/loss": [(1, 2.0)]}
+    cb.on_train_end(None)
+
+
 def test_update_freq_batch_logs_every_step(tmp_path):
     cb, loop = attach(TensorBoardLogger(tmp_path, update_freq="batch"))
     drive(cb, loop, 1, [[3.0, 1.0]], [1, 1], logs=[{"loss": 2.0}])
@@ -140,7 +153,7 @@ def test_the_writer_library_does_not_need_torch():
 
 
 @pytest.mark.parametrize("kwargs", [{"update_freq": "step"}, {"update_freq": 0},
-                                    {"histogram_freq": -1}, {"flush_secs": 0}])
+                                    {"histogram_freq": -1}, {"histogram_freq": 1.5}])
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         TensorBoardLogger("logs", **kwargs)
