@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checkpoint.atomic import atomic_write_text
 from .base import Callback
 
 __all__ = ["CSVLogger"]
@@ -114,8 +115,8 @@ class CSVLogger(Callback):
         return lines[0], lines[1:]
 
     def _rewrite(self, old_keys: list[str], keys: list[str], rows: list[list[str]]) -> None:
-        """Write ``rows`` (laid out as ``epoch`` + ``old_keys``) under the header
-        ``epoch`` + ``keys`` to a temporary file and move it over the file."""
+        """Replace the file, atomically, with ``rows`` (laid out as ``epoch`` +
+        ``old_keys``) under the header ``epoch`` + ``keys``."""
         where = {k: i + 1 for i, k in enumerate(old_keys)}
         out = io.StringIO()
         writer = csv.writer(out, delimiter=self.separator, lineterminator="\n")
@@ -125,16 +126,7 @@ class CSVLogger(Callback):
                 row[where[k]] if k in where and where[k] < len(row) else MISSING
                 for k in keys])
         self.filename.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.filename.with_name(f".{self.filename.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
-                f.write(out.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.filename)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write_text(self.filename, out.getvalue())
         self._keys = list(keys)
 
 
