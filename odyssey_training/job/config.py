@@ -135,7 +135,7 @@ SCHEMA: dict[str, Any] = {
              "val_fraction": (_number(0.0, 1.0, above=True), 0.2)},
     "model": {"name": (_string, "mlp")},          # + the model's own options (models.py)
     "loss": {"label_smoothing": (_number(0.0, 1.0), 0.1)},
-    "optimizer": {"name": (_string, "AdamW"), "lr": (_number(0.0), None),
+    "optimizer": {"name": (_string, "AdamW"), "lr": (_number(0.0, above=True), None),
                   "weight_decay": (_number(0.0), None)},
     "schedule": {"name": (_string, "WarmupCosine"),
                  "interval": (_choice("step", "epoch"), None),
