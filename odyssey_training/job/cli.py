@@ -1,7 +1,7 @@
 """``odyssey-train`` (also ``python -m odyssey_training``): the main job's command line.
 
 Exit codes: 0 the run finished; 1 it failed while training (the message says why; an
-unfinished run keeps its backup for ``--resume``); 2 a bad flag, configuration,
+unfinished run keeps its last checkpoint for ``--resume``); 2 a bad flag, configuration,
 data directory or run directory (nothing was trained); 130 interrupted (Ctrl-C).
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 from .config import ConfigError, absolute_paths, dumps_toml, load_toml, resolve, set_path
 from .models import model_options
-from .run import FILES, prepare, train
+from .run import FILES, last_checkpoint, prepare, train
 
 __all__ = ["main", "build_parser", "FLAGS", "DEFAULT_RUNS"]
 
@@ -101,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", metavar="DIR",
                         help=f"run directory to create (default {DEFAULT_RUNS}/run-NNN)")
     parser.add_argument("--resume", metavar="RUN_DIR",
-                        help="continue an unfinished run from its last backup, with its "
-                             "own config")
+                        help="continue an unfinished run from its last checkpoint, with "
+                             "its own config")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved configuration as TOML and exit")
@@ -157,8 +157,8 @@ def _resumed_run(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
 
 
 def _start_over(run_dir: Path) -> None:
-    """A run killed before its first backup restarts from scratch: drop what it wrote."""
-    print(f"odyssey-train: {run_dir} has no backup yet; starting the run over",
+    """A run killed before its first checkpoint restarts from scratch: drop what it wrote."""
+    print(f"odyssey-train: {run_dir} has no checkpoint yet; starting the run over",
           file=sys.stderr)
     for name in ("checkpoints", "tensorboard"):
         shutil.rmtree(run_dir / FILES[name], ignore_errors=True)
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) ->
             return 0
         job = prepare(config, run_dir, progress=False if args.quiet else None,
                       callbacks=callbacks)
-        if args.resume and not (run_dir / FILES["backup"]).exists():
+        if args.resume and not last_checkpoint(run_dir).exists():
             _start_over(run_dir)
         train(job, resume=bool(args.resume))
     except ConfigError as exc:
@@ -190,11 +190,11 @@ def main(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) ->
     except ImportError as exc:      # an extra is missing; the message names it
         print(f"odyssey-train: error: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:        # a failure while training: say what, keep the backup
+    except Exception as exc:        # a failure while training: say what, keep the checkpoints
         if not isinstance(exc, RuntimeError):       # e.g. TerminateOnNaN's: no traceback
             traceback.print_exc()
         print(f"odyssey-train: training failed: {exc}\n(the run directory {run_dir} keeps its "
-              f"last backup: fix the cause and continue with odyssey-train --resume "
+              f"last checkpoint: fix the cause and continue with odyssey-train --resume "
               f"{run_dir})", file=sys.stderr)
         return 1
     return 0

@@ -7,7 +7,7 @@ and checks them (a :class:`ConfigError` before anything is written);
 
     config.toml            the resolved configuration (odyssey-train --config it to rerun)
     checkpoints/           the best checkpoint(s) by [checkpoint] monitor, and last.safetensors
-    backup/                BackupAndRestore's latest.safetensors while the run is unfinished
+                           (the full state after the latest epoch: what --resume continues)
     metrics.csv            one row per epoch (CSVLogger)
     tensorboard/           event files (TensorBoardLogger): tensorboard --logdir RUN_DIR
     curves.png             loss and accuracy per epoch
@@ -30,11 +30,10 @@ from .datasets import Dataset, load_dataset
 from .models import ModelEntry, build_model
 from .report import Summary, format_report
 
-__all__ = ["Job", "prepare", "train", "FILES", "VAL_BATCH_SIZE"]
+__all__ = ["Job", "prepare", "train", "last_checkpoint", "FILES", "VAL_BATCH_SIZE"]
 
 #: the run directory's entries
-FILES = {"config": "config.toml", "checkpoints": "checkpoints", "backup": "backup",
-         "csv": "metrics.csv", "tensorboard": "tensorboard", "curves": "curves.png",
+FILES = {"config": "config.toml", "checkpoints": "checkpoints", "csv": "metrics.csv", "tensorboard": "tensorboard", "curves": "curves.png",
          "confusion": "confusion_matrix.png", "summary": "summary.json",
          "report": "report.txt"}
 #: validation runs in inference mode; large batches cost nothing in accuracy
@@ -85,8 +84,8 @@ def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = No
     """Build the job of ``config`` (resolved) in ``run_dir``.  ``progress``: None draws
     the bar on a terminal only, False never; ``callbacks`` run after the job's own
     loggers and before its checkpoint writers."""
-    from ..callbacks import (BackupAndRestore, CSVLogger, EarlyStopping, ModelCheckpoint,
-                             ProgressBar, TensorBoardLogger, TerminateOnNaN, ThroughputMonitor)
+    from ..callbacks import (CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar,
+                             TensorBoardLogger, TerminateOnNaN, ThroughputMonitor)
     from ..data import ArrayLoader
     from ..losses import CrossEntropyLoss
     from ..loops import BasicTrainingLoop
@@ -116,10 +115,9 @@ def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = No
     own = [clock, TerminateOnNaN(raise_error=True), ThroughputMonitor(),
            CSVLogger(run_dir / FILES["csv"]), TensorBoardLogger(run_dir / FILES["tensorboard"]),
            ProgressBar(disable=None if progress is None else not progress)]
-    # checkpoint writers run after the others at each epoch end, in this order: the
-    # backup then holds ModelCheckpoint's record of the file it has just written
-    ordered = own + list(callbacks) + ([early] if early else []) + [
-        checkpoint, BackupAndRestore(run_dir / FILES["backup"])]
+    # ModelCheckpoint writes after the other callbacks at each epoch end, so
+    # last.safetensors holds their state after that epoch (the loop orders it so)
+    ordered = own + list(callbacks) + ([early] if early else []) + [checkpoint]
     loop = BasicTrainingLoop(model, optimizer,
                              loss=CrossEntropyLoss(label_smoothing=config["loss"]["label_smoothing"]),
                              scheduler=scheduler, metrics=_metrics(data.num_classes),
@@ -141,10 +139,19 @@ def _limit_blas_threads() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def last_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint ``--resume`` continues: ``checkpoints/last.safetensors``."""
+    from ..callbacks import ModelCheckpoint
+    return run_dir / FILES["checkpoints"] / ModelCheckpoint.last_name
+
+
 def train(job: Job, *, resume: bool = False, out: Any = None) -> Summary:
-    """Train ``job`` in its run directory (``resume``: continue from its backup, if
-    any), evaluate the best checkpoint, write plots, summary and report; print the
-    report to ``out`` (default stdout).  Returns the summary."""
+    """Train ``job`` in its run directory, evaluate the best checkpoint, write plots,
+    summary and report; print the report to ``out`` (default stdout).  With
+    ``resume``, first restore the model, optimizer, schedule and loop (callbacks, data
+    position, RNG) from the run's last checkpoint when there is one, as Lightning's
+    ``fit(ckpt_path="last")``: the run then continues as if never interrupted.
+    Returns the summary."""
     import sys
     out = out or sys.stdout
     run_dir = job.run_dir
@@ -152,6 +159,11 @@ def train(job: Job, *, resume: bool = False, out: Any = None) -> Summary:
     if not resume:
         from ..checkpoint import atomic_write_text
         atomic_write_text(run_dir / FILES["config"], dumps_toml(job.config))
+    if resume and last_checkpoint(run_dir).exists():
+        from ..checkpoint import load_checkpoint
+        loop = job.loop
+        load_checkpoint(last_checkpoint(run_dir), model=loop.model, optimizer=loop.optimizer,
+                        scheduler=loop.scheduler, loop=loop)
     limits = _limit_blas_threads()
     try:
         start = time.perf_counter()
@@ -173,7 +185,7 @@ class EpochClock(Callback):
     included)."""
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        point = self.loop.resume_point()     # set when BackupAndRestore restored a backup
+        point = self.loop.resume_point()     # set when a checkpoint was restored
         self.resumed_from = point[0] if point is not None else None
         self.seconds: list[float] = []
 
@@ -212,7 +224,7 @@ def _summarize(job: Job, history: Any, best_path: Path, best_epoch: int,
     monitor = job.checkpoint.monitor
     best_value = history.history[monitor][history.epoch.index(best_epoch)]
     files = {"config": run_dir / FILES["config"], "best checkpoint": best_path,
-             "last checkpoint": run_dir / FILES["checkpoints"] / job.checkpoint.last_name,
+             "last checkpoint": last_checkpoint(run_dir),
              "CSV log": run_dir / FILES["csv"],
              "TensorBoard": run_dir / FILES["tensorboard"],
              "curves": run_dir / FILES["curves"], "confusion matrix": run_dir / FILES["confusion"],

@@ -35,7 +35,6 @@ def test_run_directory_layout(short_run):
         assert (run_dir / png).read_bytes()[:8] == PNG
     checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert len(checkpoints) == 2 and "last.safetensors" in checkpoints
-    assert not (run_dir / "backup").exists()      # deleted when the run finished
 
 
 def test_report_and_summary(short_run):

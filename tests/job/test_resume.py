@@ -75,22 +75,21 @@ def test_resume_after_an_exception_mid_epoch(uninterrupted, tmp_path, no_plots):
     code, _, err = run_cli(*ARGS, "--run-dir", str(run_dir), callbacks=[crash_at(2, 5)])
     assert code == 1
     assert "crash at epoch 2, batch 5" in err and f"--resume {run_dir}" in err
-    assert (run_dir / "backup" / "latest.safetensors").exists()
+    assert read_checkpoint(run_dir / "checkpoints" / "last.safetensors")["loop"]["epoch"] == 2
     assert not (run_dir / "summary.json").exists()
     code, out, err = run_cli("--resume", str(run_dir), "--quiet")
     assert code == 0, err
     assert "resumed at epoch 3" in out
     assert_same_run(uninterrupted, run_dir)
-    assert not (run_dir / "backup").exists()
 
 
-def test_resume_before_the_first_backup_starts_over(uninterrupted, tmp_path, no_plots):
+def test_resume_before_the_first_checkpoint_starts_over(uninterrupted, tmp_path, no_plots):
     run_dir = tmp_path / "run"
     code, _, _ = run_cli(*ARGS, "--run-dir", str(run_dir), callbacks=[crash_at(0, 3)])
-    assert code == 1 and not (run_dir / "backup").exists()
+    assert code == 1 and not (run_dir / "checkpoints").exists()
     code, out, err = run_cli("--resume", str(run_dir))
     assert code == 0, err
-    assert "no backup yet; starting the run over" in err
+    assert "no checkpoint yet; starting the run over" in err
     assert_same_run(uninterrupted, run_dir)
 
 
@@ -114,7 +113,7 @@ def test_resume_after_sigkill_in_a_subprocess(uninterrupted, tmp_path):
     killed = subprocess.run([sys.executable, "-c", KILLER, *ARGS, "--run-dir", str(run_dir)],
                             env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    assert (run_dir / "backup" / "latest.safetensors").exists()
+    assert read_checkpoint(run_dir / "checkpoints" / "last.safetensors")["loop"]["epoch"] == 3
     resumed = subprocess.run([sys.executable, "-m", "odyssey_training", "--resume",
                               str(run_dir)], env=env, capture_output=True, text=True,
                              timeout=300)
