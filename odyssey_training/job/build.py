@@ -98,4 +98,4 @@ def describe_schedule(scheduler: Any, interval: str) -> str:
     fields = getattr(scheduler, "_fields", ())
     shown = [f"{k} {getattr(scheduler, k)}" for k in fields
              if isinstance(getattr(scheduler, k, None), (int, float))]
-    return f"{type(scheduler).__name__} ({', '.join(shown + [f'per {interval}'])})"
+    return f"{type(scheduler).__name__} ({', '.join(shown)}), stepped per {interval}"

@@ -10,8 +10,6 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from ..metrics.plot import _matplotlib, plot_confusion_matrix
 
 __all__ = ["plot_curves", "plot_confusion_matrix", "CURVES"]
@@ -54,8 +52,3 @@ def plot_curves(history: Mapping[str, Sequence[Any]], epochs: Sequence[int], pat
     path = Path(path)
     fig.savefig(path, format="png")
     return path
-
-
-def confusion_png(counts: np.ndarray, path: str | Path, title: str) -> Path:
-    """The confusion-matrix heat map (counts, rows = true classes) at ``path``."""
-    return plot_confusion_matrix(counts, path, title=title)

@@ -57,7 +57,8 @@ def format_report(s: Summary, cwd: Path | None = None) -> str:
         "",
         f"model           {s.model}",
         f"data            {s.data}",
-        f"optimizer       {s.optimizer}, {s.schedule}",
+        f"optimizer       {s.optimizer}",
+        f"schedule        {s.schedule}",
         f"best epoch      {s.best_epoch + 1} of {s.epochs_run} ({stop}; best {s.monitor} "
         f"{s.best_value:.4f})",
         f"val accuracy    {s.val_accuracy:.4f}",

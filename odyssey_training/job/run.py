@@ -112,9 +112,10 @@ def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = No
     checkpoint = ModelCheckpoint(_checkpoint_template(run_dir, monitor), monitor=monitor,
                                  save_top_k=config["checkpoint"]["save_top_k"], save_last=True)
     clock = EpochClock()
-    own = [clock, TerminateOnNaN(raise_error=True), ThroughputMonitor(),
-           CSVLogger(run_dir / FILES["csv"]), TensorBoardLogger(run_dir / FILES["tensorboard"]),
-           ProgressBar(disable=None if progress is None else not progress)]
+    # the bar before ThroughputMonitor: its epoch line shows the metrics, not the timings
+    own = [clock, TerminateOnNaN(raise_error=True),
+           ProgressBar(disable=None if progress is None else not progress), ThroughputMonitor(),
+           CSVLogger(run_dir / FILES["csv"]), TensorBoardLogger(run_dir / FILES["tensorboard"])]
     # ModelCheckpoint writes after the other callbacks at each epoch end, so
     # last.safetensors holds their state after that epoch (the loop orders it so)
     ordered = own + list(callbacks) + ([early] if early else []) + [checkpoint]
