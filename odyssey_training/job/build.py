@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import ConfigError
+from .config import ConfigError, is_spec_path
 
 __all__ = ["build_optimizer", "build_scheduler", "optimizer_class", "STANDARD_SCHEDULERS",
            "describe_optimizer", "describe_schedule"]
@@ -32,7 +32,7 @@ def optimizer_class(name: str) -> type:
     standard = _standard_optimizers()
     if name.lower() in standard:
         return getattr(optimizers, standard[name.lower()])
-    if name.endswith(".toml") or "/" in name or "\\" in name:
+    if is_spec_path(name):
         if not Path(name).is_file():
             raise ConfigError(f"[optimizer] name: no spec file {name}")
         try:

@@ -46,30 +46,16 @@ def _int_list(text: str) -> list[int]:
                                          f"got {text!r}") from None
 
 
-def _path(text: str) -> str:
-    return str(Path(text).expanduser().resolve())
-
-
-def _optimizer(text: str) -> str:
-    """A standard name as given; a spec path made absolute."""
-    looks_like_file = text.endswith(".toml") or "/" in text or "\\" in text
-    return _path(text) if looks_like_file else text
-
-
-def _source(text: str) -> str:
-    return text if text == "digits" else _path(text)
-
-
 #: flag, config key, value parser, metavar, help
 FLAGS: tuple[tuple[str, str, Callable[[str], Any], str, str], ...] = (
     ("--model", "model.name", str, "NAME", "model to train (default mlp)"),
     ("--hidden", "model.hidden", _int_list, "N,N", "MLP hidden sizes (default 256)"),
-    ("--data", "data.source", _source, "DIR",
+    ("--data", "data.source", str, "DIR",
      "MNIST-format IDX files to train on (default: the embedded UCI digits)"),
     ("--epochs", "epochs", _int, "N", "epochs (default 40)"),
     ("--batch-size", "batch_size", _int, "N", "training batch size (default 32)"),
     ("--seed", "seed", _int, "N", "seed of init, split and shuffling (default 0)"),
-    ("--optimizer", "optimizer.name", _optimizer, "NAME|SPEC",
+    ("--optimizer", "optimizer.name", str, "NAME|SPEC",
      "a standard optimizer (AdamW, Adam, SGD, ...) or a spec .toml (default AdamW)"),
     ("--lr", "optimizer.lr", _float, "LR", "learning rate (default 0.002 for AdamW)"),
     ("--weight-decay", "optimizer.weight_decay", _float, "WD",
@@ -119,7 +105,7 @@ def _layers(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
         if value is not None:
             layer: dict[str, Any] = {}
             set_path(layer, key, value)
-            layers.append((flag, layer))
+            layers.append((flag, absolute_paths(layer, Path.cwd())))
     return layers
 
 

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 __all__ = ["ConfigError", "DEFAULTS", "TUNED", "resolve", "load_toml", "dumps_toml",
-           "set_path", "int_list", "Check", "Options"]
+           "set_path", "absolute_paths", "is_spec_path", "int_list", "Check", "Options"]
 
 
 class ConfigError(ValueError):
@@ -147,9 +147,20 @@ SCHEMA: dict[str, Any] = {
 #: sections whose other keys are passed to a constructor (checked by it)
 OPEN_SECTIONS = ("optimizer", "schedule")
 #: the tuned defaults of the default optimizer (other optimizers keep their own)
-TUNED = {"AdamW": {"lr": 2e-3, "weight_decay": 5e-2}}
-#: keys that hold paths (made absolute against the file or the working directory)
-PATH_KEYS = {("data", "source"): "digits", ("optimizer", "name"): None}
+TUNED = {"adamw": {"lr": 2e-3, "weight_decay": 5e-2}}
+
+
+def is_spec_path(name: str) -> bool:
+    """Whether an optimizer name is the path of a spec file rather than a class name."""
+    return name.endswith(".toml") or "/" in name or "\\" in name
+
+
+#: keys that may hold paths, and how to tell (made absolute against the file or the
+#: working directory)
+PATH_KEYS: dict[tuple[str, str], Callable[[str], bool]] = {
+    ("data", "source"): lambda value: value != "digits",
+    ("optimizer", "name"): is_spec_path,
+}
 
 DEFAULTS: dict[str, Any] = {
     key: ({k: d for k, (_, d) in spec.items() if d is not None} if isinstance(spec, dict)
@@ -217,7 +228,7 @@ def resolve(layers: list[tuple[str, Mapping[str, Any]]],
             else:
                 config[key] = value
     optimizer = config["optimizer"]
-    for key, value in TUNED.get(optimizer["name"], {}).items():
+    for key, value in TUNED.get(optimizer["name"].lower(), {}).items():
         optimizer.setdefault(key, value)
     return config
 
@@ -233,18 +244,12 @@ def set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
 
 def absolute_paths(config: dict[str, Any], base: Path) -> dict[str, Any]:
     """Relative data and spec paths of ``config`` made absolute against ``base``."""
-    for (section, key), keep in PATH_KEYS.items():
+    for (section, key), is_path in PATH_KEYS.items():
         table = config.get(section)
         value = table.get(key) if isinstance(table, dict) else None
-        if isinstance(value, str) and value != keep and _looks_like_path(section, value):
+        if isinstance(value, str) and value and is_path(value):
             config[section][key] = str((base / Path(value).expanduser()).resolve())
     return config
-
-
-def _looks_like_path(section: str, value: str) -> bool:
-    if section == "optimizer":     # a name unless it looks like a file
-        return value.endswith(".toml") or "/" in value or "\\" in value
-    return True
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

@@ -84,8 +84,6 @@ def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = No
     """Build the job of ``config`` (resolved) in ``run_dir``.  ``progress``: None draws
     the bar on a terminal only, False never; ``callbacks`` run after the job's own
     loggers and before its checkpoint writers."""
-    from ..callbacks import (CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar,
-                             TensorBoardLogger, TerminateOnNaN, ThroughputMonitor)
     from ..data import ArrayLoader
     from ..losses import CrossEntropyLoss
     from ..loops import BasicTrainingLoop
@@ -101,33 +99,45 @@ def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = No
     optimizer_text = describe_optimizer(optimizer)      # before a schedule rewrites the lr
     scheduler, interval = build_scheduler(config["schedule"], optimizer, len(train_loader),
                                           epochs)
-    stopping = config["early_stopping"]
-    monitor = config["checkpoint"]["monitor"]
-    _check_monitor("checkpoint", monitor)
-    early = None
-    if stopping["enabled"]:
-        _check_monitor("early_stopping", stopping["monitor"])
-        early = EarlyStopping(monitor=stopping["monitor"], patience=stopping["patience"],
-                              min_delta=stopping["min_delta"])
-    checkpoint = ModelCheckpoint(_checkpoint_template(run_dir, monitor), monitor=monitor,
-                                 save_top_k=config["checkpoint"]["save_top_k"], save_last=True)
-    clock = EpochClock()
-    # the bar before ThroughputMonitor: its epoch line shows the metrics, not the timings
-    own = [clock, TerminateOnNaN(raise_error=True),
-           ProgressBar(disable=None if progress is None else not progress), ThroughputMonitor(),
-           CSVLogger(run_dir / FILES["csv"]), TensorBoardLogger(run_dir / FILES["tensorboard"])]
-    # ModelCheckpoint writes after the other callbacks at each epoch end, so
-    # last.safetensors holds their state after that epoch (the loop orders it so)
-    ordered = own + list(callbacks) + ([early] if early else []) + [checkpoint]
-    loop = BasicTrainingLoop(model, optimizer,
-                             loss=CrossEntropyLoss(label_smoothing=config["loss"]["label_smoothing"]),
-                             scheduler=scheduler, metrics=_metrics(data.num_classes),
-                             callbacks=ordered, scheduler_interval=interval, seed=seed)
+    ordered, checkpoint, early, clock = _callbacks(config, run_dir, progress, callbacks)
+    loss = CrossEntropyLoss(label_smoothing=config["loss"]["label_smoothing"])
+    try:
+        loop = BasicTrainingLoop(model, optimizer, loss=loss, scheduler=scheduler,
+                                 metrics=_metrics(data.num_classes), callbacks=ordered,
+                                 scheduler_interval=interval, seed=seed)
+    except (TypeError, ValueError) as exc:      # e.g. a plateau schedule stepped per step
+        raise ConfigError(f"[schedule] {exc}") from None
     descriptions = {"model": entry.describe(model), "data": data.describe(),
                     "optimizer": optimizer_text,
                     "schedule": describe_schedule(scheduler, interval)}
     return Job(config, run_dir, data, model, entry, loop, train_loader, val_loader, checkpoint,
                early, clock, descriptions)
+
+
+def _callbacks(config: dict[str, Any], run_dir: Path, progress: bool | None,
+               extra: Sequence[Any]) -> tuple[list, Any, Any, EpochClock]:
+    """The job's callbacks in their order, and the ModelCheckpoint, EarlyStopping (or
+    None) and EpochClock among them."""
+    from ..callbacks import (CSVLogger, EarlyStopping, ModelCheckpoint, ProgressBar,
+                             TensorBoardLogger, TerminateOnNaN, ThroughputMonitor)
+    stopping, saving = config["early_stopping"], config["checkpoint"]
+    _check_monitor("checkpoint", saving["monitor"])
+    early = None
+    if stopping["enabled"]:
+        _check_monitor("early_stopping", stopping["monitor"])
+        early = EarlyStopping(monitor=stopping["monitor"], patience=stopping["patience"],
+                              min_delta=stopping["min_delta"])
+    checkpoint = ModelCheckpoint(_checkpoint_template(run_dir, saving["monitor"]),
+                                 monitor=saving["monitor"], save_top_k=saving["save_top_k"],
+                                 save_last=True)
+    clock = EpochClock()
+    # the bar before ThroughputMonitor: its epoch line shows the metrics, not the timings
+    own = [clock, TerminateOnNaN(raise_error=True),
+           ProgressBar(disable=None if progress is None else not progress), ThroughputMonitor(),
+           CSVLogger(run_dir / FILES["csv"]), TensorBoardLogger(run_dir / FILES["tensorboard"])]
+    # ModelCheckpoint writes after the other callbacks at each epoch end (the loop orders
+    # it so), so last.safetensors holds their state after that epoch
+    return own + list(extra) + ([early] if early else []) + [checkpoint], checkpoint, early, clock
 
 
 def _limit_blas_threads() -> Any:

@@ -170,6 +170,9 @@ def test_bad_config_files_exit_2(tmp_path):
                           ('[optimizer]\nlr = "fast"\n', "lr must be a finite number"),
                           ('[optimizer]\nbetas = [0.9]\n', "[optimizer] "),
                           ('[early_stopping]\nmonitor = "val_acc"\n', "'val_acc' is not logged"),
+                          ('[schedule]\nname = "ReduceLROnPlateau"\ninterval = "step"\n',
+                           "ReduceLROnPlateau scheduler steps on epoch logs"),
+                          ('[schedule]\nname = "none"\nwarmup_steps = 3\n', "takes no other keys"),
                           ('epochs = \n', "not valid TOML")]:
         config.write_text(text)
         code, _, err = run_cli("--config", str(config), "--run-dir", str(tmp_path / "run"))

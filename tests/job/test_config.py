@@ -41,6 +41,8 @@ def test_another_optimizer_keeps_its_own_defaults():
     assert config["optimizer"] == {"name": "SGD", "momentum": 0.9}
     config = resolved({"optimizer": {"lr": 0.1}}, {"optimizer": {"name": "SGD"}})
     assert config["optimizer"] == {"name": "SGD", "lr": 0.1}
+    config = resolved({"optimizer": {"name": "adamw", "lr": 0.01}})
+    assert config["optimizer"] == {"name": "adamw", "lr": 0.01, "weight_decay": 5e-2}
 
 
 @pytest.mark.parametrize("layer, message", [
