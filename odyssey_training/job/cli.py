@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .config import ConfigError, absolute_paths, dumps_toml, load_toml, resolve, set_path
-from .models import model_options
+from .models import MODELS, model_options
 from .run import FILES, last_checkpoint, prepare, train
 
 __all__ = ["main", "build_parser", "FLAGS", "DEFAULT_RUNS"]
@@ -48,7 +48,7 @@ def _int_list(text: str) -> list[int]:
 
 #: flag, config key, value parser, metavar, help
 FLAGS: tuple[tuple[str, str, Callable[[str], Any], str, str], ...] = (
-    ("--model", "model.name", str, "NAME", "model to train (default mlp)"),
+    ("--model", "model.name", str, "NAME", f"model to train: {', '.join(MODELS)} (default mlp)"),
     ("--hidden", "model.hidden", _int_list, "N,N", "MLP hidden sizes (default 256)"),
     ("--data", "data.source", str, "DIR",
      "MNIST-format IDX files to train on (default: the embedded UCI digits)"),
@@ -116,11 +116,13 @@ def _next_run_dir() -> Path:
 
 def _new_run(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
     config = resolve(_layers(args), model_options)
-    run_dir = Path(args.run_dir) if args.run_dir else _next_run_dir()
+    return config, Path(args.run_dir) if args.run_dir else _next_run_dir()
+
+
+def _check_free(run_dir: Path) -> None:
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise ConfigError(f"--run-dir {run_dir} exists and is not an empty directory; choose "
                           f"another, or continue it with --resume {run_dir}")
-    return config, run_dir
 
 
 def _resumed_run(args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
@@ -161,6 +163,8 @@ def main(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) ->
         if args.print_config:
             sys.stdout.write(dumps_toml(config))
             return 0
+        if not args.resume:
+            _check_free(run_dir)
         job = prepare(config, run_dir, progress=False if args.quiet else None,
                       callbacks=callbacks)
         if args.resume and not last_checkpoint(run_dir).exists():
