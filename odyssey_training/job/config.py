@@ -11,7 +11,7 @@ with the defaults (``odyssey-train --print-config`` prints it)::
 
     [data]
     source = "digits"           # the embedded UCI digits, or a directory of MNIST-format IDX files
-    val_fraction = 0.2          # digits: the share held out (stratified); IDX: the t10k files validate
+    val_fraction = 0.2          # digits: the share held out, per class; IDX: t10k validates
 
     [model]
     name = "mlp"                # a model of the registry (odyssey_training.job.models)

@@ -33,7 +33,8 @@ from .report import Summary, format_report
 __all__ = ["Job", "prepare", "train", "last_checkpoint", "FILES", "VAL_BATCH_SIZE"]
 
 #: the run directory's entries
-FILES = {"config": "config.toml", "checkpoints": "checkpoints", "csv": "metrics.csv", "tensorboard": "tensorboard", "curves": "curves.png",
+FILES = {"config": "config.toml", "checkpoints": "checkpoints", "csv": "metrics.csv",
+         "tensorboard": "tensorboard", "curves": "curves.png",
          "confusion": "confusion_matrix.png", "summary": "summary.json",
          "report": "report.txt"}
 #: validation runs in inference mode; large batches cost nothing in accuracy
