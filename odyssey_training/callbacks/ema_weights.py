@@ -115,6 +115,7 @@ class EMAWeights(Callback):
 
     def update(self, step: int) -> None:
         """Move the averages towards the parameters with the decay of ``step``."""
+        self._require_averages()
         decay = self.decay_at(step)
         if decay == 0.0:
             for avg, p in zip(self._averages, self._params):

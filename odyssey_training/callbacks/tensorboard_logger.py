@@ -33,13 +33,18 @@ class TensorBoardLogger(Callback):
     of optimizer steps so far, for every tag (as Lightning logs epoch metrics at the
     step the epoch ended on).  One axis for all tags is what lets a resumed run hide
     what the interrupted run wrote after its restored state: a run that starts with
-    ``global_step = s > 0`` opens its writer with ``purge_step = s + 1``, and
-    TensorBoard drops every older event at a step ``>= s + 1``.
+    ``global_step = s > 0`` opens its file with ``purge_step = s + 1`` (TensorBoard then
+    drops every older event at a step ``>= s + 1``), or ``purge_step = s`` when it was
+    restored after the last batch of an epoch, whose end (at step ``s``) it runs again;
+    the batch point at ``s`` is then written again from this callback's state.  That
+    state (the loss sum since the last batch point, and that point) is in the loop's
+    state, so the resumed run's events equal the uninterrupted run's.
 
     Events are written synchronously (tensorboardX's ``EventsWriter``: no queue, no
     thread; ``SummaryWriter``'s queue pickles every event and its ``flush`` does not
-    drain the queue) and flushed at every epoch end; the file is closed at the end of
-    training.  Only the process with ``loop.is_global_zero`` writes.
+    drain the queue) and flushed to disk at every epoch end and whenever the loop's
+    state is taken (:meth:`state_dict`: a checkpoint or backup is being written); the
+    file is closed at the end of training.  Only ``loop.is_global_zero`` writes.
 
     Args:
         log_dir: directory of the event files (created if missing).
@@ -73,18 +78,25 @@ class TensorBoardLogger(Callback):
         self._writer: Any = None
         self._seen_step = 0          # global_step at the last batch end looked at
         self._loss_sum = 0.0         # sum of size * loss since the last batch point
-        self._loss_count = 0
+        self._loss_count = 0         # samples since the last batch point
+        self._last_point: list[float] | None = None    # [step, loss, lr] of that point
 
     def _writes(self) -> bool:
         return self.loop is None or self.loop.is_global_zero
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        # restores happen in on_train_begin (BackupAndRestore) or before fit, so the
+        # restores happen before fit or in on_train_begin (BackupAndRestore), so the
         # step is final here
-        self._seen_step = self.loop.global_step
-        self._loss_sum, self._loss_count = 0.0, 0
+        step = self._seen_step = self.loop.global_step
         if self._writer is None and self._writes():
-            self._writer = _EventFile(self.log_dir, self._seen_step)
+            # a state restored after the last batch of an epoch re-runs that epoch's
+            # end at this step: hide the old events at it too and write back the batch
+            # point the interrupted run had written there
+            steps = (self.loop.params or {}).get("steps")
+            at_epoch_end = step > 0 and 0 < self.loop.batches_done == steps
+            self._writer = _EventFile(self.log_dir, step if at_epoch_end else step + 1)
+            if at_epoch_end and self._last_point and self._last_point[0] == step:
+                self._write_point(*self._last_point)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if not self._every or self._writer is None:
@@ -98,10 +110,14 @@ class TensorBoardLogger(Callback):
             return
         self._seen_step = step
         if step % self._every == 0 and self._loss_count:
-            self._writer.scalar("batch/loss", self._loss_sum / self._loss_count, step)
-            self._writer.scalar("batch/lr", float(self.loop.optimizer.param_groups[0]["lr"]),
-                                step)
+            lr = float(self.loop.optimizer.param_groups[0]["lr"])
+            self._write_point(step, self._loss_sum / self._loss_count, lr)
             self._loss_sum, self._loss_count = 0.0, 0
+
+    def _write_point(self, step: int, loss: float, lr: float) -> None:
+        self._writer.scalar("batch/loss", loss, int(step))
+        self._writer.scalar("batch/lr", lr, int(step))
+        self._last_point = [int(step), loss, lr]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._writer is None:
@@ -121,13 +137,39 @@ class TensorBoardLogger(Callback):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        self._loss_sum, self._loss_count, self._last_point = 0.0, 0, None
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs for the same batch points: the loss sum and sample
+        count since the last point, and that point (``[step, loss, lr]`` or None).
+
+        The loop's state is taken to be saved (a checkpoint, a backup), so the events
+        written so far are flushed to disk first: a run resumed from that state finds
+        every event up to it, even after a crash that lost the file's buffer."""
+        if self._writer is not None:
+            self._writer.flush()
+        return {"loss_sum": self._loss_sum, "loss_count": self._loss_count,
+                "last_point": None if self._last_point is None else list(self._last_point)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            loss_sum, count = float(state["loss_sum"]), int(state["loss_count"])
+            point = state["last_point"]
+            point = None if point is None else [int(point[0]), float(point[1]),
+                                                float(point[2])]
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ValueError(f"a TensorBoardLogger state is {{'loss_sum', 'loss_count', "
+                             f"'last_point'}}: {exc!r}") from None
+        if count < 0:
+            raise ValueError(f"TensorBoardLogger state: loss_count {count} < 0")
+        self._loss_sum, self._loss_count, self._last_point = loss_sum, count, point
 
 
 class _EventFile:
     """One event file in ``log_dir``, written synchronously with tensorboardX's
     ``EventsWriter`` and summary protos."""
 
-    def __init__(self, log_dir: Path, step: int) -> None:
+    def __init__(self, log_dir: Path, purge_step: int) -> None:
         try:
             from tensorboardX.event_file_writer import EventsWriter
             from tensorboardX.proto.event_pb2 import Event, SessionLog
@@ -142,11 +184,11 @@ class _EventFile:
         # the order they were written (a resumed run's purge must follow what it hides)
         suffix = f".{time.time_ns():020d}.{os.getpid()}"
         self._file = EventsWriter(str(log_dir / "events"), suffix)
-        if step > 0:
-            # as SummaryWriter(purge_step=step + 1): TensorBoard drops older events at
-            # steps >= step + 1, which the interrupted run wrote after this state
-            self._file.write_event(Event(step=step + 1, file_version="brain.Event:2"))
-            self._file.write_event(Event(step=step + 1, session_log=SessionLog(
+        if purge_step > 1:
+            # as SummaryWriter(purge_step=...): TensorBoard drops the events of older
+            # files at steps >= purge_step (written after the state this run resumes)
+            self._file.write_event(Event(step=purge_step, file_version="brain.Event:2"))
+            self._file.write_event(Event(step=purge_step, session_log=SessionLog(
                 status=SessionLog.START)))
 
     def scalar(self, tag: str, value: float, step: int) -> None:

@@ -20,7 +20,7 @@ from ..loops.toy import TinyMLP, batches, blobs, softmax_xent
 event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator")
 
-EPOCHS, SAVE_AT, CRASH_AT = 4, 9, 14         # 6 steps per epoch: save mid-epoch 1
+EPOCHS = 4                  # of 6 steps (48 samples, batches of 8)
 
 
 class Crash(Exception):
@@ -49,28 +49,47 @@ def build(extra=()):
     return loop, model, opt, ema, timer
 
 
-def test_resume_from_a_checkpoint_file(tmp_path):
+def loggers(run_dir):
+    return [CSVLogger(run_dir / "log.csv"), TensorBoardLogger(run_dir / "tb", update_freq=1)]
+
+
+def events(run_dir):
+    acc = event_accumulator.EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)]
+            for tag in acc.Tags()["scalars"]}
+
+
+@pytest.mark.parametrize("hook, save_at", [
+    ("batch", 9),        # mid-epoch 1
+    ("batch", 12),       # after epoch 1's last batch, before its end (logs, validation)
+    ("epoch", 12),       # at epoch 1's end
+])
+@pytest.mark.parametrize("crash_at", [14, 20])
+def test_resume_from_a_checkpoint_file(tmp_path, hook, save_at, crash_at):
     x, y = blobs(48)
     data, val = batches(x, y, 8), batches(x, y, 24)
-    ckpt, csv_path, tb_dir = tmp_path / "ckpt.safetensors", tmp_path / "log.csv", tmp_path / "tb"
+    ckpt, run_a, run_b = tmp_path / "ckpt.safetensors", tmp_path / "a", tmp_path / "b"
 
-    straight, model_a, opt_a, ema_a, _ = build()
+    straight, model_a, opt_a, ema_a, _ = build(loggers(run_a))
     history_a = straight.fit(data, val_data=val, epochs=EPOCHS)
 
-    def save_then_crash(batch, logs):
-        if interrupted.global_step == SAVE_AT:
+    def save(*args):
+        if interrupted.global_step == save_at:
             save_checkpoint(ckpt, model=model_b, optimizer=opt_b, loop=interrupted)
-        if interrupted.global_step == CRASH_AT:
+
+    def crash(batch, logs):
+        if interrupted.global_step == crash_at:
             raise Crash
 
-    loggers = lambda: [CSVLogger(csv_path), TensorBoardLogger(tb_dir, update_freq=1)]  # noqa
+    saver = LambdaCallback(**{f"on_{'train_batch' if hook == 'batch' else 'epoch'}_end": save})
     interrupted, model_b, opt_b, _, _ = build(
-        [*loggers(), LambdaCallback(on_train_batch_end=save_then_crash)])
+        [*loggers(run_b), saver, LambdaCallback(on_train_batch_end=crash)])
     with pytest.raises(Crash):
         interrupted.fit(data, val_data=val, epochs=EPOCHS)
-    assert csv_path.read_text().count("\n") == 3          # header, epochs 0 and 1
+    assert (run_b / "log.csv").read_text().count("\n") == 1 + crash_at // 6
 
-    resumed, model_c, opt_c, ema_c, timer_c = build(loggers())
+    resumed, model_c, opt_c, ema_c, timer_c = build(loggers(run_b))
     load_checkpoint(ckpt, model=model_c, optimizer=opt_c, loop=resumed)
     history_c = resumed.fit(data, val_data=val, epochs=EPOCHS)
 
@@ -79,23 +98,24 @@ def test_resume_from_a_checkpoint_file(tmp_path):
     for a, c in zip(model_a.parameters(), model_c.parameters()):
         np.testing.assert_array_equal(a.data, c.data)          # the averages, applied at end
     assert opt_c.param_groups[0]["lr"] == opt_a.param_groups[0]["lr"] == 0.2 * 0.7 ** 4
-    # interrupted run: start at reading 1, batches 1..9 read 2..10, the save reads 11:
-    # 10 s saved.  Resumed run: start 1, batches 10..24 read 2..16, the end reads 17: 16 s
-    assert timer_c.time_elapsed() == 10.0 + 16.0
+    # one clock reading per second: the interrupted run saved the time up to its save,
+    # the resumed run adds the rest; 26 s either way (24 batch ends, begin, end)
+    assert timer_c.time_elapsed() == 26.0
+    loss_a = dict(zip(history_a.epoch, history_a.history["loss"]))
+    assert {3, 2} <= set(history_c.epoch)
+    assert all(loss == loss_a[e] for e, loss in zip(history_c.epoch, history_c.history["loss"]))
 
+    # the files equal those of the run never interrupted, and what it logged
+    assert (run_b / "log.csv").read_text() == (run_a / "log.csv").read_text()
     keys = ["loss", "lr", "val_loss"]
-    lines = csv_path.read_text().splitlines()
+    lines = (run_a / "log.csv").read_text().splitlines()
     assert lines[0] == "epoch," + ",".join(keys)
     rows = [line.split(",") for line in lines[1:]]
     assert [int(r[0]) for r in rows] == list(range(EPOCHS))
     for i, key in enumerate(keys, start=1):
         assert [float(r[i]) for r in rows] == history_a.history[key]
-    assert history_c.history["loss"] == history_a.history["loss"]
-
-    acc = event_accumulator.EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    steps = [e.step for e in acc.Scalars("batch/loss")]
-    assert steps == list(range(1, 6 * EPOCHS + 1))           # each step once
-    epoch_points = [(e.step, e.value) for e in acc.Scalars("epoch/loss")]
-    assert epoch_points == [(6 * (i + 1), float(np.float32(v)))
-                            for i, v in enumerate(history_a.history["loss"])]
+    tb_a, tb_b = events(run_a), events(run_b)
+    assert tb_b == tb_a
+    assert [step for step, _ in tb_a["batch/loss"]] == list(range(1, 6 * EPOCHS + 1))
+    assert tb_a["epoch/loss"] == [(6 * (i + 1), float(np.float32(v)))
+                                  for i, v in enumerate(history_a.history["loss"])]

@@ -84,6 +84,19 @@ def test_each_epochs_events_are_on_disk_when_it_ends(tmp_path):
     cb.on_train_end(None)
 
 
+def test_taking_the_state_puts_the_events_so_far_on_disk(tmp_path):
+    # a checkpoint saves the loop's state: a run resumed from it must find these events
+    cb, loop = attach(TensorBoardLogger(tmp_path, update_freq="batch"))
+    cb.on_epoch_begin(0, None)
+    for b, loss in enumerate([3.0, 1.0]):
+        loop.global_step += 1
+        cb.on_train_batch_end(b, {"batch": b, "size": 1, "loss": loss})
+    cb.state_dict()
+    scalars, _, _ = read(tmp_path)                     # the file is still open
+    assert scalars["batch/loss"] == [(1, 3.0), (2, 1.0)]
+    cb.on_train_end(None)
+
+
 def test_update_freq_batch_logs_every_step(tmp_path):
     cb, loop = attach(TensorBoardLogger(tmp_path, update_freq="batch"))
     drive(cb, loop, 1, [[3.0, 1.0]], [1, 1], logs=[{"loss": 2.0}])
@@ -122,6 +135,60 @@ def test_a_resumed_run_hides_what_the_interrupted_run_wrote_after_its_state(tmp_
     scalars, _, _ = read(tmp_path)
     assert scalars["batch/loss"] == [(1, 1.0), (2, 2.0), (3, 30.0), (4, 40.0)]
     assert scalars["epoch/loss"] == [(2, 1.5), (4, 35.0)]
+
+
+def test_a_run_resumed_after_an_epochs_last_batch_writes_that_epochs_end_once(tmp_path):
+    cb, loop = attach(TensorBoardLogger(tmp_path, update_freq="batch"), steps=2)
+    cb.on_train_begin(None)
+    cb.on_epoch_begin(0, None)
+    for b, loss in enumerate([1.0, 2.0]):
+        loop.global_step += 1
+        loop.batches_done = b + 1
+        cb.on_train_batch_end(b, {"batch": b, "size": 1, "loss": loss})
+    state = cb.state_dict()                  # a backup after the epoch's last batch
+    assert state == {"loss_sum": 0.0, "loss_count": 0, "last_point": [2, 2.0, 0.1]}
+    cb.on_epoch_end(0, {"loss": 1.5})        # the interrupted run goes on, then crashes
+    cb.on_epoch_begin(1, None)
+    loop.global_step = 3
+    cb.on_train_batch_end(0, {"batch": 0, "size": 1, "loss": 9.0})
+    cb._writer.flush()
+
+    cb2, loop2 = attach(TensorBoardLogger(tmp_path, update_freq="batch"), steps=2)
+    loop2.global_step, loop2.batches_done = 2, 2
+    cb2.load_state_dict(state)
+    cb2.on_train_begin(None)
+    cb2.on_epoch_begin(0, None)              # the restored epoch: no batches left
+    cb2.on_epoch_end(0, {"loss": 1.5})
+    cb2.on_epoch_begin(1, None)
+    for b, loss in enumerate([30.0, 40.0]):
+        loop2.global_step += 1
+        cb2.on_train_batch_end(b, {"batch": b, "size": 1, "loss": loss})
+    cb2.on_epoch_end(1, {"loss": 35.0})
+    cb2.on_train_end(None)
+    scalars, _, _ = read(tmp_path)
+    assert scalars["batch/loss"] == [(1, 1.0), (2, 2.0), (3, 30.0), (4, 40.0)]
+    assert scalars["epoch/loss"] == [(2, 1.5), (4, 35.0)]
+
+
+def test_the_mean_since_the_last_point_survives_a_resume(tmp_path):
+    cb, loop = attach(TensorBoardLogger(tmp_path, update_freq=3))
+    cb.on_epoch_begin(0, None)
+    for loss in (1.0, 2.0):
+        loop.global_step += 1
+        cb.on_train_batch_end(0, {"batch": 0, "size": 2, "loss": loss})
+    cb2, loop2 = attach(TensorBoardLogger(tmp_path / "resumed", update_freq=3))
+    cb2.load_state_dict(cb.state_dict())
+    loop2.global_step = 2
+    cb2.on_epoch_begin(0, None)
+    loop2.global_step = 3
+    cb2.on_train_batch_end(0, {"batch": 0, "size": 4, "loss": 4.0})
+    cb2.on_train_end(None)
+    scalars, _, _ = read(tmp_path / "resumed")
+    assert scalars["batch/loss"] == [(3, (2 * 1.0 + 2 * 2.0 + 4 * 4.0) / 8)]
+    for bad in ({}, {"loss_sum": 0.0, "loss_count": -1, "last_point": None},
+                {"loss_sum": 0.0, "loss_count": 0, "last_point": [1]}):
+        with pytest.raises(ValueError):
+            cb2.load_state_dict(bad)
 
 
 def test_only_the_global_zero_process_writes(tmp_path):
