@@ -18,6 +18,8 @@ and checks them (a :class:`ConfigError` before anything is written);
 
 from __future__ import annotations
 
+import importlib.util
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,8 @@ FILES = {"config": "config.toml", "checkpoints": "checkpoints", "csv": "metrics.
          "tensorboard": "tensorboard", "curves": "curves.png",
          "confusion": "confusion_matrix.png", "summary": "summary.json",
          "report": "report.txt"}
+#: what the job imports to write its files (the ``train`` extra)
+TRAIN_EXTRA = ("safetensors", "tqdm", "tensorboardX", "matplotlib")
 #: validation runs in inference mode; large batches cost nothing in accuracy
 VAL_BATCH_SIZE = 1024
 #: the scalar metrics of every epoch (training and validation)
@@ -89,6 +93,11 @@ def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = No
     from ..losses import CrossEntropyLoss
     from ..loops import BasicTrainingLoop
 
+    missing = [name for name in TRAIN_EXTRA if importlib.util.find_spec(name) is None]
+    if missing:             # say so before training, not when the first file is written
+        raise ImportError(f"odyssey-train needs the 'train' extra: pip install -e '.[train]' "
+                          f"or pip install 'odyssey-training[train]' (missing: "
+                          f"{', '.join(missing)})")
     seed, epochs = config["seed"], config["epochs"]
     data = load_dataset(config["data"]["source"], config["data"]["val_fraction"], seed)
     model, entry = build_model(config["model"], data.x_train.shape[1:], data.num_classes, seed)
@@ -171,11 +180,15 @@ def train(job: Job, *, resume: bool = False, out: Any = None) -> Summary:
     if not resume:
         from ..checkpoint import atomic_write_text
         atomic_write_text(run_dir / FILES["config"], dumps_toml(job.config))
-    if resume and last_checkpoint(run_dir).exists():
-        from ..checkpoint import load_checkpoint
+    last = last_checkpoint(run_dir)
+    if resume and last.exists():
+        from ..checkpoint import CheckpointError, load_checkpoint
         loop = job.loop
-        load_checkpoint(last_checkpoint(run_dir), model=loop.model, optimizer=loop.optimizer,
-                        scheduler=loop.scheduler, loop=loop)
+        try:
+            load_checkpoint(last, model=loop.model, optimizer=loop.optimizer,
+                            scheduler=loop.scheduler, loop=loop)
+        except (CheckpointError, ValueError) as exc:
+            raise ConfigError(f"--resume {run_dir}: {last} does not load: {exc}") from None
     limits = _limit_blas_threads()
     try:
         start = time.perf_counter()
@@ -192,7 +205,7 @@ def train(job: Job, *, resume: bool = False, out: Any = None) -> Summary:
 
 
 class EpochClock(Callback):
-    """Where a ``fit`` started (the epoch a restored backup continues, else None) and
+    """Where a ``fit`` started (the epoch a restored checkpoint continues, else None) and
     the wall time of each epoch it ran (from its start to its logs, validation
     included)."""
 
@@ -213,7 +226,12 @@ def _best_checkpoint(job: Job) -> tuple[Path, int]:
     ckpt = job.checkpoint
     if not ckpt.kept:
         raise RuntimeError(f"no checkpoint was kept by {ckpt.monitor!r}; nothing to evaluate")
-    path = min(reversed(ckpt.kept), key=lambda entry: ckpt._rank(entry[1]))[0]
+    sign = 1.0 if ckpt.lower_is_better else -1.0
+
+    def rank(entry: tuple[str, float | None]) -> float:      # smaller is better
+        score = entry[1]
+        return math.inf if score is None or math.isnan(score) else sign * score
+    path = min(reversed(ckpt.kept), key=rank)[0]            # the newest among equals
     state = read_checkpoint(path)
     return Path(path), int(state["loop"]["epoch"]) - 1
 

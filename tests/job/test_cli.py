@@ -207,3 +207,24 @@ def test_default_run_directories_count_up(tmp_path, monkeypatch, no_plots):
     assert code == 0, err
     assert (tmp_path / "runs" / "run-008" / "summary.json").exists()
     assert "run directory   runs/run-008" in out
+
+
+def test_a_missing_extra_is_reported_before_training(tmp_path, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboardX" else real(name, *a))
+    code, _, err = run_cli(*SHORT, "--run-dir", str(tmp_path / "run"))
+    assert code == 1 and "needs the 'train' extra" in err and "missing: tensorboardX" in err
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_a_damaged_last_checkpoint_is_refused(tmp_path, no_plots):
+    run_dir = tmp_path / "run"
+    code, _, _ = run_cli("--epochs", "1", "--hidden", "8", "--quiet", "--run-dir", str(run_dir))
+    assert code == 0
+    (run_dir / "summary.json").unlink()           # as if the run had not finished
+    last = run_dir / "checkpoints" / "last.safetensors"
+    last.write_bytes(last.read_bytes()[:100])
+    code, _, err = run_cli("--resume", str(run_dir))
+    assert code == 2 and "last.safetensors does not load" in err and "Traceback" not in err
