@@ -2,8 +2,10 @@
 
 The tensors of one dtype, in list order, are laid end to end in a *flat space*
 of ``T`` elements.  That space is cut into buckets of at most ``bucket_bytes``
-(a tensor larger than a bucket spans several) and, for ZeRO, into ``N``
-contiguous shards, rank ``r`` owning ``[r*T//N, (r+1)*T//N)``.  One collective
+and, for ZeRO, into ``N`` contiguous shards, rank ``r`` owning
+``[r*T//N, (r+1)*T//N)``.  A tensor of at least :data:`ALONE_BYTES` (or of a
+whole bucket) has buckets of its own (one, or several when it is larger than a
+bucket); consecutive smaller tensors share buckets, never split.  One collective
 moves one bucket:
 
 * ``allreduce``: ``Allreduce(SUM)`` per bucket, every rank ends with the sum;
@@ -12,19 +14,26 @@ moves one bucket:
 * ``allgather``: ``Allgatherv`` per bucket, each rank contributing its shard's part.
 
 A bucket inside one tensor is communicated in place on a view of that tensor
-(no copy at all); a bucket of several tensors is packed with one
-``np.concatenate(..., out=)`` into a reused scratch buffer and unpacked with one
-``np.copyto`` per tensor piece: no Python loop over elements.
+(no copy at all: copying costs more than a collective's latency from a few
+hundred KB on, which is why large tensors are not packed); a bucket of several
+tensors is packed with one
+``np.concatenate(..., out=)`` into its buffer, and after ``allreduce`` each tensor
+wholly inside it becomes a view of that buffer (no copy back): no Python loop
+over elements anywhere.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["FlatLayout", "Bucket", "Segment", "BucketComm", "ready_grads"]
+__all__ = ["FlatLayout", "Bucket", "Segment", "BucketComm", "ready_grads", "ALONE_BYTES"]
+
+#: tensors from this size on are communicated in place, in buckets of their own
+ALONE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,22 @@ class FlatLayout:
         self.bounds = {d: [r * t // world_size for r in range(world_size + 1)]
                        for d, t in self.totals.items()}
         self.buckets: list[Bucket] = []
-        for dtype, total in self.totals.items():
+        for dtype, tensors in self.tensors.items():
             cap = max(1, int(bucket_bytes) // dtype.itemsize)
-            for start in range(0, total, cap):
-                stop = min(total, start + cap)
+            alone = max(1, min(ALONE_BYTES // dtype.itemsize, cap))
+            ranges: list[tuple[int, int]] = []
+            shared: list[int] | None = None         # the open bucket of small tensors
+            for seg in tensors:
+                end = seg.at + seg.hi
+                if seg.hi >= alone:
+                    shared = None
+                    ranges += [(a, min(end, a + cap)) for a in range(seg.at, end, cap)]
+                elif shared is not None and end - shared[0] <= cap:
+                    shared[1] = end
+                else:
+                    shared = [seg.at, end]
+                    ranges.append(shared)       # type: ignore[arg-type]
+            for start, stop in ranges:
                 self.buckets.append(Bucket(dtype, start, stop, self.segments(dtype, start, stop)))
 
     def segments(self, dtype: np.dtype, start: int, stop: int) -> tuple[Segment, ...]:
@@ -115,85 +136,135 @@ def ready_grads(comm: Any, arrays: Sequence[np.ndarray], grads: list[Any]) -> li
     return out
 
 
+@dataclass
+class _Plan:
+    """One bucket's communication, worked out once: MPI datatype, each rank's count
+    and displacement, this rank's offset in its shard, and (several tensors) its own
+    buffer with a view per segment and, for tensors wholly inside it, that view in
+    the tensor's shape."""
+    bucket: Bucket
+    kind: Any
+    counts: np.ndarray
+    displs: np.ndarray
+    offset: int
+    buffer: np.ndarray | None
+    parts: list[np.ndarray]
+    whole: list[np.ndarray | None]
+
+
 class BucketComm:
-    """The three bucket collectives over ``comm`` for one :class:`FlatLayout`."""
+    """The three bucket collectives over ``comm`` for one :class:`FlatLayout`.
+
+    A bucket of several tensors has its own buffer (together no larger than the
+    small tensors), so after ``allreduce`` a tensor wholly inside one is returned
+    as a view of that buffer, in its shape: the reduced values are never copied
+    back.  When such a view comes back as the gradient of the next step (a model
+    that accumulates into the gradient it was given), packing skips it too.
+    """
 
     def __init__(self, comm: Any, layout: FlatLayout) -> None:
-        self.comm, self.layout = comm, layout
+        self.comm, self.layout, self.mpi = comm, layout, _mpi()
         self.rank = comm.Get_rank()
-        sizes: dict[np.dtype, int] = {}
-        for b in layout.buckets:
-            if len(b.segments) > 1:
-                sizes[b.dtype] = max(sizes.get(b.dtype, 0), b.stop - b.start)
-        self.scratch = {d: np.empty(n, dtype=d) for d, n in sizes.items()}
+        self.plans = [self._plan(b) for b in layout.buckets]
+
+    def _plan(self, b: Bucket) -> _Plan:
+        counts = self.layout.counts(b)
+        displs = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        start = self.layout.shard(b.dtype, self.rank)[0]
+        offset = max(b.start, start) - start
+        buffer, parts, whole = None, [], []
+        if len(b.segments) > 1:
+            buffer = np.empty(b.stop - b.start, b.dtype)
+            for s in b.segments:
+                part = buffer[s.at - b.start:s.at - b.start + s.hi - s.lo]
+                shape = self.layout.signature[s.index][0]
+                parts.append(part)
+                whole.append(part.reshape(shape) if s.lo == 0 and s.hi == part.size
+                             and part.size == math.prod(shape) else None)
+        return _Plan(b, _mpi_type(b.dtype), counts, displs, offset, buffer, parts, whole)
 
     # ---- gradients ---------------------------------------------------------
-    def allreduce(self, grads: Sequence[np.ndarray | None]) -> None:
-        """Sum every gradient over the ranks, in place (None entries are skipped)."""
-        mpi = _mpi()
-        for b in self.layout.buckets:
-            if len(b.segments) == 1:
+    def allreduce(self, grads: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
+        """Sum every gradient over the ranks (None entries are skipped); returns the
+        summed gradients: the given arrays, reduced in place, or views of a bucket."""
+        mpi, out = self.mpi, list(grads)
+        for plan in self.plans:
+            b = plan.bucket
+            if plan.buffer is None:
                 s = b.segments[0]
                 if grads[s.index] is not None:
-                    self.comm.Allreduce(mpi.IN_PLACE, _flat(grads[s.index])[s.lo:s.hi], mpi.SUM)
+                    self.comm.Allreduce(mpi.IN_PLACE, [_flat(grads[s.index])[s.lo:s.hi],
+                                                       plan.kind], mpi.SUM)
                 continue
-            buf = self._pack(b, grads)
-            self.comm.Allreduce(mpi.IN_PLACE, buf, mpi.SUM)
-            self._unpack(b, buf, grads)
+            self._pack(plan, grads)
+            self.comm.Allreduce(mpi.IN_PLACE, [plan.buffer, plan.kind], mpi.SUM)
+            for s, part, whole in zip(b.segments, plan.parts, plan.whole):
+                if grads[s.index] is None:
+                    continue
+                if whole is not None:
+                    out[s.index] = whole
+                else:
+                    _flat(grads[s.index])[s.lo:s.hi] = part
+        return out
 
     def reduce_scatter(self, grads: Sequence[np.ndarray | None],
                        shards: dict[np.dtype, np.ndarray]) -> None:
         """Sum the gradients over the ranks into this rank's ``shards`` (one flat
         array per dtype, of its shard's length)."""
-        mpi = _mpi()
-        for b in self.layout.buckets:
-            counts = self.layout.counts(b)
-            if len(b.segments) == 1 and grads[b.segments[0].index] is not None:
+        mpi = self.mpi
+        for plan in self.plans:
+            b = plan.bucket
+            if plan.buffer is None and grads[b.segments[0].index] is not None:
                 s = b.segments[0]
                 send = _flat(grads[s.index])[s.lo:s.hi]
+            elif plan.buffer is None:
+                send = np.zeros(b.stop - b.start, b.dtype)
             else:
-                send = self._pack(b, grads)
-            begin = max(b.start, self.layout.shard(b.dtype, self.rank)[0])
-            offset = begin - self.layout.shard(b.dtype, self.rank)[0]
-            recv = shards[b.dtype][offset:offset + counts[self.rank]]
-            kind = _mpi_type(b.dtype)
-            self.comm.Reduce_scatter([send, kind], [recv, kind], counts, mpi.SUM)
+                send = self._pack(plan, grads)
+            recv = shards[b.dtype][plan.offset:plan.offset + plan.counts[self.rank]]
+            self.comm.Reduce_scatter([send, plan.kind], [recv, plan.kind], plan.counts,
+                                     mpi.SUM)
 
     # ---- parameters --------------------------------------------------------
     def allgather(self, arrays: Sequence[np.ndarray]) -> None:
         """Every rank's shard of ``arrays`` (updated in place by its optimizer) to
         every rank."""
-        mpi = _mpi()
-        for b in self.layout.buckets:
-            counts = self.layout.counts(b)
-            displs = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-            if len(b.segments) == 1:
+        mpi = self.mpi
+        for plan in self.plans:
+            b = plan.bucket
+            if plan.buffer is None:
                 s = b.segments[0]
                 target = _flat(arrays[s.index])[s.lo:s.hi]
-                self.comm.Allgatherv(mpi.IN_PLACE, [target, counts, displs,
-                                                    _mpi_type(b.dtype)])
+                self.comm.Allgatherv(mpi.IN_PLACE, [target, plan.counts, plan.displs,
+                                                    plan.kind])
                 continue
-            buf = self.scratch[b.dtype][:b.stop - b.start]
-            start, stop = self.layout.shard(b.dtype, self.rank)
-            for s in self.layout.segments(b.dtype, max(b.start, start), min(b.stop, stop)):
-                buf[s.at - b.start:s.at - b.start + s.hi - s.lo] = _flat(arrays[s.index])[s.lo:s.hi]
-            self.comm.Allgatherv(mpi.IN_PLACE, [buf, counts, displs, _mpi_type(b.dtype)])
-            self._unpack(b, buf, arrays)
+            buf = plan.buffer
+            lo = b.start + int(plan.displs[self.rank])
+            for s in self.layout.segments(b.dtype, lo, lo + int(plan.counts[self.rank])):
+                buf[s.at - b.start:s.at - b.start + s.hi - s.lo] = \
+                    _flat(arrays[s.index])[s.lo:s.hi]
+            self.comm.Allgatherv(mpi.IN_PLACE, [buf, plan.counts, plan.displs, plan.kind])
+            for s, part in zip(b.segments, plan.parts):
+                _flat(arrays[s.index])[s.lo:s.hi] = part
 
     # ---- packing -----------------------------------------------------------
-    def _pack(self, b: Bucket, arrays: Sequence[np.ndarray | None]) -> np.ndarray:
-        buf = self.scratch[b.dtype][:b.stop - b.start] if b.dtype in self.scratch else \
-            np.empty(b.stop - b.start, b.dtype)
-        parts = [np.zeros(s.hi - s.lo, b.dtype) if arrays[s.index] is None
-                 else _flat(arrays[s.index])[s.lo:s.hi] for s in b.segments]
-        np.concatenate(parts, out=buf)
-        return buf
-
-    def _unpack(self, b: Bucket, buf: np.ndarray, arrays: Sequence[np.ndarray | None]) -> None:
-        for s in b.segments:
-            if arrays[s.index] is not None:
-                np.copyto(_flat(arrays[s.index])[s.lo:s.hi],
-                          buf[s.at - b.start:s.at - b.start + s.hi - s.lo])
+    def _pack(self, plan: _Plan, grads: Sequence[np.ndarray | None]) -> np.ndarray:
+        """Copy the bucket's segments into its buffer (one ``np.concatenate``), except
+        those already there (a view this bucket handed out as a gradient)."""
+        segments = plan.bucket.segments
+        if not any(g is w for s, w in zip(segments, plan.whole)
+                   for g in (grads[s.index],) if w is not None):
+            sources = [np.zeros(s.hi - s.lo, plan.bucket.dtype) if grads[s.index] is None
+                       else _flat(grads[s.index])[s.lo:s.hi] for s in segments]
+            np.concatenate(sources, out=plan.buffer)
+            return plan.buffer
+        for s, part, whole in zip(segments, plan.parts, plan.whole):
+            g = grads[s.index]
+            if g is None:
+                part.fill(0)
+            elif g is not whole:
+                part[...] = _flat(g)[s.lo:s.hi]
+        return plan.buffer
 
 
 def _flat(arr: np.ndarray) -> np.ndarray:

@@ -170,9 +170,8 @@ class DistributedTrainingLoop(BasicTrainingLoop):
                 self._buckets = BucketComm(self.comm, FlatLayout(arrays, self.bucket_bytes,
                                                                  self.world_size))
             grads = ready_grads(self.comm, arrays, [p.grad for p in params])
-            for p, g in zip(params, grads):
+            for p, g in zip(params, self._buckets.allreduce(grads)):
                 p.grad = g
-            self._buckets.allreduce(grads)
         super()._apply_gradients()
 
     def _reduce_states(self, loss: LossTracker, metrics: MetricCollection) -> None:

@@ -24,9 +24,10 @@ import os
 import signal
 import socket
 import sys
+import time
 import traceback
 from types import ModuleType, TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["import_mpi", "launched_rank", "report", "abort", "install_excepthook",
            "INSTALL_HINT"]
@@ -85,11 +86,21 @@ def report(comm: Any, exc: BaseException | None = None, message: str | None = No
     sys.stderr.flush()
 
 
+#: seconds between the report and MPI_Abort: mpiexec forwards a rank's output through
+#: its proxy, and an abort right after the write can tear the proxy down first
+FLUSH_SECONDS = 0.25
+
+
 def abort(comm: Any, exc: BaseException | None = None, message: str | None = None,
-          code: int = 1) -> None:
-    """Report the error and end every rank of ``comm``'s job (``MPI_Abort``)."""
+          code: int = 1) -> NoReturn:
+    """Report the error and end every rank of ``comm``'s job (``MPI_Abort``); never
+    returns."""
     report(comm, exc, message)
-    comm.Abort(code)
+    time.sleep(FLUSH_SECONDS)
+    try:
+        comm.Abort(code)
+    finally:
+        os._exit(code)      # MPI_Abort does not return; if it did, this process ends anyway
 
 
 def install_excepthook(comm: Any) -> None:

@@ -73,7 +73,7 @@ def build(rank: int, world: int, batch: int, *, zero: bool = False, callbacks=()
     if world == 1 and comm is None:
         return BasicTrainingLoop(net, opt, **args), train, val
     from odyssey_training.distributed import DistributedTrainingLoop
-    loop = DistributedTrainingLoop(net, opt, zero=zero, bucket_mb=40 / 2**20, comm=comm,
+    loop = DistributedTrainingLoop(net, opt, zero=zero, bucket_mb=120 / 2**20, comm=comm,
                                    **args)
     return loop, train, val
 

@@ -58,7 +58,7 @@ def test_plain_steps_reduce_each_bucket_once(events):
     from odyssey_training.distributed.buckets import FlatLayout
 
     net = model()
-    layout = FlatLayout([p.data for p in net.parameters()], 40, 2)
+    layout = FlatLayout([p.data for p in net.parameters()], 120, 2)
     for index, length, calls in batches(events["plain"]["events"]):
         if (index + 1) % ACCUM == 0 and index != length - 1:
             # the gradient presence count, then one Allreduce per bucket

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from odyssey_training.distributed.buckets import FlatLayout
+from odyssey_training.distributed.buckets import ALONE_BYTES, FlatLayout
 from odyssey_training.distributed.transport import pack, unpack
 
 pytestmark = pytest.mark.nokernel
@@ -28,11 +28,20 @@ def test_buckets_and_shards_tile_each_flat_space(spec, bucket_bytes, world):
         assert layout.totals[dtype] == flat.size
         buckets = [b for b in layout.buckets if b.dtype == dtype]
         cap = max(1, bucket_bytes // dtype.itemsize)
-        assert [b.start for b in buckets] == list(range(0, flat.size, cap))
+        alone = min(ALONE_BYTES // dtype.itemsize, cap)
+        assert [b.start for b in buckets] == [0] + [b.stop for b in buckets[:-1]]
+        assert buckets[-1].stop == flat.size
         for b in buckets:
+            assert b.stop - b.start <= cap
             packed = np.concatenate([arrays[s.index].ravel()[s.lo:s.hi] for s in b.segments])
             np.testing.assert_array_equal(packed, flat[b.start:b.stop])
             assert layout.counts(b).sum() == b.stop - b.start
+            for seg in b.segments:
+                size = arrays[seg.index].size
+                if size >= alone:           # large: buckets of its own
+                    assert len(b.segments) == 1
+                else:                       # small: whole, in one bucket
+                    assert (seg.lo, seg.hi) == (0, size)
         starts = [layout.shard(dtype, r)[0] for r in range(world)] + [flat.size]
         assert starts[0] == 0 and all(np.diff(starts) >= 0)
         assert max(np.diff(starts)) - min(np.diff(starts)) <= 1       # balanced
@@ -42,14 +51,19 @@ def test_buckets_and_shards_tile_each_flat_space(spec, bucket_bytes, world):
         np.testing.assert_array_equal(np.concatenate(pieces), flat)
 
 
-def test_a_tensor_larger_than_a_bucket_is_split_and_small_ones_share_one():
-    arrays = [np.zeros(10, np.float32), np.zeros(2, np.float32), np.zeros(3, np.float32)]
-    layout = FlatLayout(arrays, bucket_bytes=16, world_size=2)   # 4 float32 per bucket
-    assert [(b.start, b.stop) for b in layout.buckets] == [(0, 4), (4, 8), (8, 12), (12, 15)]
+def test_large_tensors_go_alone_and_small_ones_share_buckets():
+    n = ALONE_BYTES // 4
+    sizes = [n, 5, 30, n - 1, 7, 3 * n + 2]
+    arrays = [np.zeros(k, np.float32) for k in sizes]
+    layout = FlatLayout(arrays, bucket_bytes=8 * n, world_size=2)     # 2n float32 a bucket
     assert [[(s.index, s.lo, s.hi) for s in b.segments] for b in layout.buckets] == [
-        [(0, 0, 4)], [(0, 4, 8)], [(0, 8, 10), (1, 0, 2)], [(2, 0, 3)]]
-    assert layout.shard(np.dtype(np.float32), 0) == (0, 7)
-    assert layout.counts(layout.buckets[1]).tolist() == [3, 1]
+        [(0, 0, n)], [(1, 0, 5), (2, 0, 30), (3, 0, n - 1), (4, 0, 7)],
+        [(5, 0, 2 * n)], [(5, 2 * n, 3 * n + 2)]]
+    total = sum(sizes)
+    assert layout.shard(np.dtype(np.float32), 0) == (0, total // 2)
+    second = layout.buckets[1]
+    assert layout.counts(second).tolist() == [min(second.stop, total // 2) - second.start,
+                                              max(0, second.stop - total // 2)]
 
 
 def test_a_tree_survives_the_byte_transport_exactly():

@@ -1,0 +1,173 @@
+"""The MPI side of ``python -m bench.distributed`` (run under ``mpiexec``; rank 0
+prints one JSON line).
+
+``allreduce ROUNDS BYTES...``  per buffer size, interleaved rounds of: a plain
+    ``comm.Allreduce(IN_PLACE, buf)`` of one float32 buffer; ours
+    (``BucketComm.allreduce``, 25 MB buckets) on the same bytes as one tensor (each
+    bucket reduced in place on a view) and as 64 tensors (half large, half small:
+    packed into the bucket and unpacked).  A sample is the slowest rank's time.
+``steps MODEL ZERO WARMUP_EPOCHS EPOCHS``  train MODEL (``job``: the default
+    ``odyssey-train`` job, its callbacks included; ``mlp20m``: a 1024-4096-4096-10
+    MLP, 21M parameters, on random data) and report the time of every training step
+    after the warm-up epochs (on rank 0, between batch ends inside an epoch), the
+    epochs' wall times, and per rank the optimizer state held and the peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from odyssey_training.callbacks import Callback
+from odyssey_training.distributed import MPI
+from odyssey_training.distributed.buckets import BucketComm, FlatLayout
+from odyssey_training.distributed.transport import allgather_trees
+
+COMM = MPI.COMM_WORLD
+BUCKET = 25 * 2**20
+
+
+def _slowest(seconds: float) -> float:
+    out = np.array([seconds])
+    COMM.Allreduce(MPI.IN_PLACE, out, MPI.MAX)
+    return float(out[0])
+
+
+def allreduce(rounds: int, sizes: list[int]) -> dict:
+    results = {}
+    for nbytes in sizes:
+        n = nbytes // 4
+        plain = np.ones(n, np.float32)
+        single = [np.ones(n, np.float32)]
+        big = max(1, (n - 32 * 64) // 32)
+        many = [np.ones(big, np.float32) for _ in range(32)] + \
+            [np.ones(max(1, (n - 32 * big) // 32), np.float32) for _ in range(32)]
+        comms = {"ours, 1 tensor": BucketComm(COMM, FlatLayout(single, BUCKET, COMM.size)),
+                 "ours, 64 tensors": BucketComm(COMM, FlatLayout(many, BUCKET, COMM.size))}
+        runs = {"mpi4py Allreduce": lambda: COMM.Allreduce(MPI.IN_PLACE, plain, MPI.SUM),
+                "ours, 1 tensor": lambda: comms["ours, 1 tensor"].allreduce(single),
+                "ours, 64 tensors": lambda: comms["ours, 64 tensors"].allreduce(many)}
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        order = list(runs)
+        count = rounds if nbytes >= 2**20 else rounds * 10
+        for r in range(count + 2):
+            random.Random(r).shuffle(order)          # the same order on every rank
+            for name in order:
+                for arrays in (plain, *single, *many):
+                    arrays.fill(1.0)                  # sums stay finite
+                COMM.Barrier()
+                start = time.perf_counter()
+                runs[name]()
+                took = _slowest(time.perf_counter() - start)
+                if r >= 2:
+                    times[name].append(took)
+        results[str(nbytes)] = {name: {"median_s": float(np.median(ts)),
+                                       "q1_s": float(np.percentile(ts, 25)),
+                                       "q3_s": float(np.percentile(ts, 75)),
+                                       "ratios": [t / p for t, p in
+                                                  zip(ts, times["mpi4py Allreduce"])],
+                                       "rounds": len(ts)}
+                                for name, ts in times.items()}
+        for entry in results[str(nbytes)].values():
+            entry["ratio_median"] = float(np.median(entry.pop("ratios")))
+    return results
+
+
+class StepTimes(Callback):
+    """Seconds between training-batch ends within an epoch, and per-epoch wall time."""
+
+    def __init__(self, warmup_epochs: int) -> None:
+        self.warmup, self.steps, self.epochs = warmup_epochs, [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.last = self.epoch_start = time.perf_counter()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if batch > 0 and self.epoch >= self.warmup:
+            self.steps.append(now - self.last)
+        self.last = now
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.warmup:
+            self.epochs.append(time.perf_counter() - self.epoch_start)
+
+    def on_train_end(self, logs=None):
+        opt = self.loop.optimizer
+        holder = getattr(opt, "shard_optimizer", None) or opt
+        self.state_bytes = int(sum(v.nbytes for s in holder.state.values()
+                                   for k, v in s.items() if k != "step"))
+
+
+def _job(timer: StepTimes, epochs: int, zero: bool):
+    from odyssey_training.job.config import resolve
+    from odyssey_training.job.models import model_options
+    from odyssey_training.job.run import prepare
+
+    config = resolve([("bench", {"epochs": epochs})], model_options)
+    run_dir = Path(tempfile.mkdtemp(prefix="odyssey-bench-job-"))
+    if COMM.size > 1:
+        from odyssey_training.distributed.transport import bcast_tree
+        run_dir = Path(bcast_tree(COMM, str(run_dir)))
+    job = prepare(config, run_dir, progress=False, callbacks=[timer],
+                  comm=COMM if COMM.size > 1 or zero else None)
+    return job.loop, job.train_loader, job.val_loader
+
+
+def _mlp20m(timer: StepTimes, zero: bool):
+    from odyssey_training.data import ArrayLoader
+    from odyssey_training.job.mlp import MLP
+    from odyssey_training.loops import BasicTrainingLoop
+    from odyssey_training.losses import CrossEntropyLoss
+    from odyssey_training.metrics import Accuracy
+    from odyssey_training.optimizers import AdamW
+
+    batch, steps = 64, 8
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch * steps, 1024)).astype(np.float32)
+    y = rng.integers(0, 10, batch * steps)
+    model = MLP([1024, 4096, 4096, 10], seed=0)
+    opt = AdamW(model.parameters(), lr=1e-4)
+    args = dict(loss=CrossEntropyLoss(), metrics={"acc": Accuracy(num_classes=10)},
+                callbacks=[timer])
+    if COMM.size == 1 and not zero:
+        loop = BasicTrainingLoop(model, opt, **args)
+    else:
+        from odyssey_training.distributed import DistributedTrainingLoop
+        loop = DistributedTrainingLoop(model, opt, zero=zero, **args)
+    train = ArrayLoader(x, y, batch_size=batch // COMM.size, seed=0, rank=COMM.rank,
+                        world_size=COMM.size)
+    return loop, train, None
+
+
+def steps(model: str, zero: bool, warmup: int, epochs: int) -> dict:
+    timer = StepTimes(warmup)
+    loop, train, val = _job(timer, epochs, zero) if model == "job" else _mlp20m(timer, zero)
+    params = sum(p.data.size for p in loop.model.parameters())
+    loop.fit(train, val, epochs=epochs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    per_rank = allgather_trees(COMM, [timer.state_bytes, peak])
+    return {"model": model, "ranks": COMM.size, "zero": zero, "params": params,
+            "step_s": timer.steps, "epoch_s": timer.epochs, "steps_per_epoch": len(train),
+            "state_bytes": [r[0] for r in per_rank], "peak_rss_bytes": [r[1] for r in per_rank]}
+
+
+def main(argv: list[str]) -> None:
+    if argv[0] == "allreduce":
+        result = allreduce(int(argv[1]), [int(a) for a in argv[2:]])
+    else:
+        result = steps(argv[1], argv[2] == "zero", int(argv[3]), int(argv[4]))
+    if COMM.rank == 0:
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
