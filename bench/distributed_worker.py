@@ -40,43 +40,62 @@ def _slowest(seconds: float) -> float:
     return float(out[0])
 
 
+def _tensors(n: int) -> list[np.ndarray]:
+    """``n`` float32 elements as 64 tensors: 32 large and 32 of 64 elements (biases)."""
+    big = max(1, (n - 32 * 64) // 32)
+    return [np.ones(big, np.float32) for _ in range(32)] + \
+        [np.ones(max(1, (n - 32 * big) // 32), np.float32) for _ in range(32)]
+
+
+def _layout(arrays: list[np.ndarray], alone: int | None = None) -> BucketComm:
+    from odyssey_training.distributed import buckets
+    saved = buckets.ALONE_BYTES
+    buckets.ALONE_BYTES = saved if alone is None else alone
+    try:
+        return BucketComm(COMM, FlatLayout(arrays, BUCKET, COMM.size))
+    finally:
+        buckets.ALONE_BYTES = saved
+
+
 def allreduce(rounds: int, sizes: list[int]) -> dict:
+    """Interleaved rounds; before each timed call (untimed) 32 MiB of unrelated memory
+    is written, then the contender's own buffers (as a backward pass leaves fresh
+    gradients)."""
+    other = np.zeros(8 * 2**20, np.float32)
     results = {}
     for nbytes in sizes:
         n = nbytes // 4
-        plain = np.ones(n, np.float32)
-        single = [np.ones(n, np.float32)]
-        big = max(1, (n - 32 * 64) // 32)
-        many = [np.ones(big, np.float32) for _ in range(32)] + \
-            [np.ones(max(1, (n - 32 * big) // 32), np.float32) for _ in range(32)]
-        comms = {"ours, 1 tensor": BucketComm(COMM, FlatLayout(single, BUCKET, COMM.size)),
-                 "ours, 64 tensors": BucketComm(COMM, FlatLayout(many, BUCKET, COMM.size))}
-        runs = {"mpi4py Allreduce": lambda: COMM.Allreduce(MPI.IN_PLACE, plain, MPI.SUM),
-                "ours, 1 tensor": lambda: comms["ours, 1 tensor"].allreduce(single),
-                "ours, 64 tensors": lambda: comms["ours, 64 tensors"].allreduce(many)}
+        plain, single, many, packed = [np.ones(n, np.float32)], [np.ones(n, np.float32)], \
+            _tensors(n), _tensors(n)
+        runs = {"mpi4py Allreduce": (plain, lambda: COMM.Allreduce(MPI.IN_PLACE, plain[0],
+                                                                    MPI.SUM)),
+                "ours, 1 tensor": (single, _layout(single).allreduce),
+                "ours, 64 tensors": (many, _layout(many).allreduce),
+                "ours, 64 tensors, all packed": (packed, _layout(packed, BUCKET).allreduce)}
         times: dict[str, list[float]] = {name: [] for name in runs}
         order = list(runs)
-        count = rounds if nbytes >= 2**20 else rounds * 10
+        count = rounds if nbytes >= 2**20 else rounds * 5
         for r in range(count + 2):
             random.Random(r).shuffle(order)          # the same order on every rank
             for name in order:
-                for arrays in (plain, *single, *many):
-                    arrays.fill(1.0)                  # sums stay finite
+                arrays, call = runs[name]
+                other += 1.0
+                for a in arrays:
+                    a.fill(1.0)
                 COMM.Barrier()
                 start = time.perf_counter()
-                runs[name]()
+                call(arrays) if name != "mpi4py Allreduce" else call()
                 took = _slowest(time.perf_counter() - start)
                 if r >= 2:
                     times[name].append(took)
+        base = times["mpi4py Allreduce"]
         results[str(nbytes)] = {name: {"median_s": float(np.median(ts)),
                                        "q1_s": float(np.percentile(ts, 25)),
                                        "q3_s": float(np.percentile(ts, 75)),
-                                       "ratios": [t / p for t, p in
-                                                  zip(ts, times["mpi4py Allreduce"])],
+                                       "ratio_median": float(np.median(np.array(ts) /
+                                                                       np.array(base))),
                                        "rounds": len(ts)}
                                 for name, ts in times.items()}
-        for entry in results[str(nbytes)].values():
-            entry["ratio_median"] = float(np.median(entry.pop("ratios")))
     return results
 
 
@@ -105,6 +124,8 @@ class StepTimes(Callback):
         holder = getattr(opt, "shard_optimizer", None) or opt
         self.state_bytes = int(sum(v.nbytes for s in holder.state.values()
                                    for k, v in s.items() if k != "step"))
+        # peak while training (ZeRO gathers the full state on rank 0 after this)
+        self.peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _job(timer: StepTimes, epochs: int, zero: bool):
@@ -153,8 +174,7 @@ def steps(model: str, zero: bool, warmup: int, epochs: int) -> dict:
     loop, train, val = _job(timer, epochs, zero) if model == "job" else _mlp20m(timer, zero)
     params = sum(p.data.size for p in loop.model.parameters())
     loop.fit(train, val, epochs=epochs)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    per_rank = allgather_trees(COMM, [timer.state_bytes, peak])
+    per_rank = allgather_trees(COMM, [timer.state_bytes, timer.peak])
     return {"model": model, "ranks": COMM.size, "zero": zero, "params": params,
             "step_s": timer.steps, "epoch_s": timer.epochs, "steps_per_epoch": len(train),
             "state_bytes": [r[0] for r in per_rank], "peak_rss_bytes": [r[1] for r in per_rank]}

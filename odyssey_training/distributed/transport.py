@@ -41,8 +41,9 @@ def pack(tree: Any) -> np.ndarray:
     return out
 
 
-def unpack(buf: np.ndarray) -> Any:
-    """The tree :func:`pack` encoded (arrays are copies, independent of ``buf``)."""
+def unpack(buf: np.ndarray, copy: bool = True) -> Any:
+    """The tree :func:`pack` encoded: arrays are copies, independent of ``buf``, or
+    (``copy=False``) read-only views of it."""
     data = np.ascontiguousarray(buf, dtype=np.uint8)
     size = int(data[:8].view("<u8")[0])
     header = json.loads(data[8:8 + size].tobytes())
@@ -51,8 +52,12 @@ def unpack(buf: np.ndarray) -> Any:
     for key, dtype, shape, at in header["arrays"]:
         dt = np.dtype(dtype)
         count = int(np.prod(shape, dtype=np.int64))
-        arrays[key] = data[start + at:start + at + count * dt.itemsize].view(dt).reshape(
-            shape).copy()
+        view = data[start + at:start + at + count * dt.itemsize].view(dt).reshape(shape)
+        if copy:
+            view = view.copy()
+        else:
+            view.flags.writeable = False
+        arrays[key] = view
     return unflatten(header["tree"], arrays)
 
 
@@ -67,8 +72,9 @@ def bcast_tree(comm: Any, tree: Any, root: int = 0) -> Any:
     return tree if comm.Get_rank() == root else unpack(buf)
 
 
-def gather_trees(comm: Any, tree: Any, root: int = 0) -> list[Any] | None:
-    """Every rank's ``tree``, in rank order, on ``root``; None elsewhere."""
+def gather_trees(comm: Any, tree: Any, root: int = 0, copy: bool = True) -> list[Any] | None:
+    """Every rank's ``tree``, in rank order, on ``root``; None elsewhere (``copy=False``:
+    its arrays are read-only views of the one receive buffer)."""
     buf = pack(tree)
     sizes = np.zeros(comm.Get_size(), np.int64) if comm.Get_rank() == root else None
     comm.Gather(np.array([buf.size], np.int64), sizes, root=root)
@@ -77,7 +83,7 @@ def gather_trees(comm: Any, tree: Any, root: int = 0) -> list[Any] | None:
         return None
     out = np.empty(int(sizes.sum()), np.uint8)
     comm.Gatherv(buf, _vector(out, sizes), root=root)
-    return _split(out, sizes)
+    return _split(out, sizes, copy)
 
 
 def allgather_trees(comm: Any, tree: Any) -> list[Any]:
@@ -114,6 +120,6 @@ def _vector(buf: np.ndarray, sizes: np.ndarray) -> list[Any]:
     return [buf, (sizes, displs), MPI.BYTE]
 
 
-def _split(out: np.ndarray, sizes: np.ndarray) -> list[Any]:
+def _split(out: np.ndarray, sizes: np.ndarray, copy: bool = True) -> list[Any]:
     ends = np.cumsum(sizes)
-    return [unpack(out[end - size:end]) for size, end in zip(sizes, ends)]
+    return [unpack(out[end - size:end], copy) for size, end in zip(sizes, ends)]

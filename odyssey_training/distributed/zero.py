@@ -142,8 +142,11 @@ class ZeroOptimizer:
     def gather_state(self) -> dict[str, Any] | None:
         """The full torch-layout state on rank 0 (None on the others), assembled from
         every rank's shard state (collective)."""
-        mine = self.shard_optimizer.state_dict()["state"]
-        shards = gather_trees(self.comm, mine)
+        held = self.shard_optimizer.state   # keyed by piece, as ``pieces(rank)`` orders them
+        mine = {k: {name: float(v) if name == "step" else v for name, v in held[piece].items()}
+                for k, (*_, piece) in enumerate(self.pieces) if piece in held}
+        shards = gather_trees(self.comm, mine, copy=False)
+        del mine
         if shards is None:
             return None
         params = self.params
