@@ -1,12 +1,17 @@
 """Flat per-dtype buckets: how gradients and parameters cross ranks.
 
 The tensors of one dtype, in list order, are laid end to end in a *flat space*
-of ``T`` elements.  That space is cut into buckets of at most ``bucket_bytes``
-and, for ZeRO, into ``N`` contiguous shards, rank ``r`` owning
-``[r*T//N, (r+1)*T//N)``.  A tensor of at least :data:`ALONE_BYTES` (or of a
-whole bucket) has buckets of its own (one, or several when it is larger than a
-bucket); consecutive smaller tensors share buckets, never split.  One collective
-moves one bucket:
+of ``T`` elements, cut into buckets of at most ``bucket_bytes``.  A tensor of at
+least :data:`ALONE_BYTES` (or of a whole bucket) has buckets of its own (one, or
+several when it is larger than a bucket); consecutive smaller tensors share
+buckets, never split.  For ZeRO every bucket is split evenly over the ``N``
+ranks, rank ``r`` owning its ``r``-th slice, so each collective is balanced
+(every rank sends and receives alike); a rank's *shard* is its slices of every
+bucket, end to end.  Where the slices can be equal -- a bucket of several
+tensors, padded to a multiple of ``N`` in its buffer, or a bucket whose size
+divides by ``N`` (large tensors are cut at multiples of ``N``) -- the uniform
+collectives run (``Reduce_scatter_block``, ``Allgather``), which MPICH runs
+faster than their ``v`` forms.  One collective moves one bucket:
 
 * ``allreduce``: ``Allreduce(SUM)`` per bucket, every rank ends with the sum;
 * ``reduce_scatter``: ``Reduce_scatter(SUM)`` per bucket, each rank receives the
@@ -58,7 +63,7 @@ class FlatLayout:
     """The flat spaces, buckets and shards of ``arrays`` (shapes and dtypes only)."""
 
     def __init__(self, arrays: Sequence[np.ndarray], bucket_bytes: int, world_size: int) -> None:
-        self.world_size = world_size
+        self.world_size = n = world_size
         self.signature = [(a.shape, a.dtype) for a in arrays]
         self.tensors: dict[np.dtype, list[Segment]] = {}   # whole tensors, per dtype
         for index, a in enumerate(arrays):
@@ -67,26 +72,31 @@ class FlatLayout:
                 at = segs[-1].at + segs[-1].hi if segs else 0
                 segs.append(Segment(index, 0, a.size, at))
         self.totals = {d: s[-1].at + s[-1].hi for d, s in self.tensors.items()}
-        self.bounds = {d: [r * t // world_size for r in range(world_size + 1)]
-                       for d, t in self.totals.items()}
         self.buckets: list[Bucket] = []
         for dtype, tensors in self.tensors.items():
             cap = max(1, int(bucket_bytes) // dtype.itemsize)
-            alone = max(1, min(ALONE_BYTES // dtype.itemsize, cap))
-            ranges: list[tuple[int, int]] = []
+            alone = min(ALONE_BYTES // dtype.itemsize, cap)
+            step = cap - cap % n if cap >= n else cap       # cuts at multiples of N
+            ranges: list[list[int]] = []
             shared: list[int] | None = None         # the open bucket of small tensors
             for seg in tensors:
                 end = seg.at + seg.hi
                 if seg.hi >= alone:
                     shared = None
-                    ranges += [(a, min(end, a + cap)) for a in range(seg.at, end, cap)]
+                    ranges += [[a, min(end, a + step)] for a in range(seg.at, end, step)]
                 elif shared is not None and end - shared[0] <= cap:
                     shared[1] = end
                 else:
                     shared = [seg.at, end]
-                    ranges.append(shared)       # type: ignore[arg-type]
+                    ranges.append(shared)
             for start, stop in ranges:
                 self.buckets.append(Bucket(dtype, start, stop, self.segments(dtype, start, stop)))
+        self.offsets: dict[Bucket, np.ndarray] = {}   # each rank's offset in its shard
+        shard = {d: np.zeros(n, np.int64) for d in self.totals}
+        for b in self.buckets:
+            self.offsets[b] = shard[b.dtype].copy()
+            shard[b.dtype] += self.counts(b)
+        self.shard_sizes = shard
 
     def segments(self, dtype: np.dtype, start: int, stop: int) -> tuple[Segment, ...]:
         """The tensor pieces that make up flat elements ``[start, stop)`` of ``dtype``."""
@@ -97,19 +107,29 @@ class FlatLayout:
                 out.append(Segment(seg.index, lo - seg.at, hi - seg.at, lo))
         return tuple(out)
 
-    def shard(self, dtype: np.dtype, rank: int) -> tuple[int, int]:
-        """Rank ``rank``'s flat range ``[start, stop)`` of ``dtype``."""
-        bounds = self.bounds[dtype]
-        return bounds[rank], bounds[rank + 1]
-
     def counts(self, bucket: Bucket) -> np.ndarray:
-        """Each rank's number of elements of ``bucket`` (its shard's overlap)."""
-        bounds = np.clip(self.bounds[bucket.dtype], bucket.start, bucket.stop)
-        return np.diff(bounds).astype(np.int64)
+        """Each rank's slots in ``bucket``: ``ceil(size / N)`` each for a bucket of
+        several tensors (its buffer is padded), an even split of a one-tensor bucket."""
+        size, n = bucket.stop - bucket.start, self.world_size
+        if len(bucket.segments) > 1:
+            return np.full(n, -(-size // n), np.int64)
+        return np.diff([size * r // n for r in range(n + 1)]).astype(np.int64)
 
-    def pieces(self, rank: int) -> list[tuple[np.dtype, Segment]]:
-        """The tensor pieces of rank ``rank``'s shards, in flat order per dtype."""
-        return [(d, seg) for d in self.totals for seg in self.segments(d, *self.shard(d, rank))]
+    def shard_size(self, dtype: np.dtype, rank: int) -> int:
+        """The length of rank ``rank``'s shard of ``dtype`` (padding slots included)."""
+        return int(self.shard_sizes[dtype][rank])
+
+    def pieces(self, rank: int) -> list[tuple[np.dtype, Segment, int]]:
+        """The tensor pieces of rank ``rank``'s shards, in bucket order, each with its
+        position in the rank's shard of its dtype."""
+        out = []
+        for b in self.buckets:
+            counts = self.counts(b)
+            lo = b.start + int(counts[:rank].sum())
+            first = int(self.offsets[b][rank])
+            for seg in self.segments(b.dtype, lo, min(b.stop, lo + int(counts[rank]))):
+                out.append((b.dtype, seg, first + seg.at - lo))
+        return out
 
 
 def ready_grads(comm: Any, arrays: Sequence[np.ndarray], grads: list[Any]) -> list[Any]:
@@ -139,27 +159,27 @@ def ready_grads(comm: Any, arrays: Sequence[np.ndarray], grads: list[Any]) -> li
 @dataclass
 class _Plan:
     """One bucket's communication, worked out once: MPI datatype, each rank's count
-    and displacement, this rank's offset in its shard, and (several tensors) its own
-    buffer with a view per segment and, for tensors wholly inside it, that view in
-    the tensor's shape."""
+    and displacement, this rank's offset in its shard, whether the counts are equal,
+    and (several tensors) its own padded buffer with a view per tensor, in the
+    tensor's shape."""
     bucket: Bucket
     kind: Any
     counts: np.ndarray
     displs: np.ndarray
     offset: int
+    uniform: bool
     buffer: np.ndarray | None
-    parts: list[np.ndarray]
-    whole: list[np.ndarray | None]
+    whole: list[np.ndarray]
 
 
 class BucketComm:
     """The three bucket collectives over ``comm`` for one :class:`FlatLayout`.
 
     A bucket of several tensors has its own buffer (together no larger than the
-    small tensors), so after ``allreduce`` a tensor wholly inside one is returned
-    as a view of that buffer, in its shape: the reduced values are never copied
-    back.  When such a view comes back as the gradient of the next step (a model
-    that accumulates into the gradient it was given), packing skips it too.
+    small tensors, plus padding), so after ``allreduce`` each of its tensors is
+    returned as a view of that buffer, in its shape: the reduced values are never
+    copied back.  When such a view comes back as the gradient of the next step (a
+    model that accumulates into the gradient it was given), packing skips it.
     """
 
     def __init__(self, comm: Any, layout: FlatLayout) -> None:
@@ -170,18 +190,16 @@ class BucketComm:
     def _plan(self, b: Bucket) -> _Plan:
         counts = self.layout.counts(b)
         displs = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-        start = self.layout.shard(b.dtype, self.rank)[0]
-        offset = max(b.start, start) - start
-        buffer, parts, whole = None, [], []
+        offset = int(self.layout.offsets[b][self.rank])
+        buffer, whole = None, []
         if len(b.segments) > 1:
-            buffer = np.empty(b.stop - b.start, b.dtype)
+            buffer = np.zeros(int(counts.sum()), b.dtype)
             for s in b.segments:
-                part = buffer[s.at - b.start:s.at - b.start + s.hi - s.lo]
                 shape = self.layout.signature[s.index][0]
-                parts.append(part)
-                whole.append(part.reshape(shape) if s.lo == 0 and s.hi == part.size
-                             and part.size == math.prod(shape) else None)
-        return _Plan(b, _mpi_type(b.dtype), counts, displs, offset, buffer, parts, whole)
+                assert s.lo == 0 and s.hi == math.prod(shape), "a shared bucket splits a tensor"
+                whole.append(buffer[s.at - b.start:s.at - b.start + s.hi].reshape(shape))
+        return _Plan(b, _mpi_type(b.dtype), counts, displs, offset,
+                     bool((counts == counts[0]).all()), buffer, whole)
 
     # ---- gradients ---------------------------------------------------------
     def allreduce(self, grads: Sequence[np.ndarray | None]) -> list[np.ndarray | None]:
@@ -198,13 +216,9 @@ class BucketComm:
                 continue
             self._pack(plan, grads)
             self.comm.Allreduce(mpi.IN_PLACE, [plan.buffer, plan.kind], mpi.SUM)
-            for s, part, whole in zip(b.segments, plan.parts, plan.whole):
-                if grads[s.index] is None:
-                    continue
-                if whole is not None:
+            for s, whole in zip(b.segments, plan.whole):
+                if grads[s.index] is not None:
                     out[s.index] = whole
-                else:
-                    _flat(grads[s.index])[s.lo:s.hi] = part
         return out
 
     def reduce_scatter(self, grads: Sequence[np.ndarray | None],
@@ -214,16 +228,18 @@ class BucketComm:
         mpi = self.mpi
         for plan in self.plans:
             b = plan.bucket
-            if plan.buffer is None and grads[b.segments[0].index] is not None:
+            if plan.buffer is not None:
+                send = self._pack(plan, grads)
+            elif grads[b.segments[0].index] is not None:
                 s = b.segments[0]
                 send = _flat(grads[s.index])[s.lo:s.hi]
-            elif plan.buffer is None:
-                send = np.zeros(b.stop - b.start, b.dtype)
             else:
-                send = self._pack(plan, grads)
-            recv = shards[b.dtype][plan.offset:plan.offset + plan.counts[self.rank]]
-            self.comm.Reduce_scatter([send, plan.kind], [recv, plan.kind], plan.counts,
-                                     mpi.SUM)
+                send = np.zeros(b.stop - b.start, b.dtype)
+            recv = [shards[b.dtype][plan.offset:plan.offset + plan.counts[self.rank]], plan.kind]
+            if plan.uniform:
+                self.comm.Reduce_scatter_block([send, plan.kind], recv, mpi.SUM)
+            else:
+                self.comm.Reduce_scatter([send, plan.kind], recv, plan.counts, mpi.SUM)
 
     # ---- parameters --------------------------------------------------------
     def allgather(self, arrays: Sequence[np.ndarray]) -> None:
@@ -235,35 +251,37 @@ class BucketComm:
             if plan.buffer is None:
                 s = b.segments[0]
                 target = _flat(arrays[s.index])[s.lo:s.hi]
+            else:
+                target = plan.buffer
+                lo = b.start + int(plan.displs[self.rank])
+                for s in self.layout.segments(b.dtype, lo, lo + int(plan.counts[self.rank])):
+                    target[s.at - b.start:s.at - b.start + s.hi - s.lo] = \
+                        _flat(arrays[s.index])[s.lo:s.hi]
+            if plan.uniform:
+                self.comm.Allgather(mpi.IN_PLACE, [target, plan.kind])
+            else:
                 self.comm.Allgatherv(mpi.IN_PLACE, [target, plan.counts, plan.displs,
                                                     plan.kind])
-                continue
-            buf = plan.buffer
-            lo = b.start + int(plan.displs[self.rank])
-            for s in self.layout.segments(b.dtype, lo, lo + int(plan.counts[self.rank])):
-                buf[s.at - b.start:s.at - b.start + s.hi - s.lo] = \
-                    _flat(arrays[s.index])[s.lo:s.hi]
-            self.comm.Allgatherv(mpi.IN_PLACE, [buf, plan.counts, plan.displs, plan.kind])
-            for s, part in zip(b.segments, plan.parts):
-                _flat(arrays[s.index])[s.lo:s.hi] = part
+            if plan.buffer is not None:
+                for s, whole in zip(b.segments, plan.whole):
+                    np.copyto(arrays[s.index], whole)
 
     # ---- packing -----------------------------------------------------------
     def _pack(self, plan: _Plan, grads: Sequence[np.ndarray | None]) -> np.ndarray:
-        """Copy the bucket's segments into its buffer (one ``np.concatenate``), except
+        """Copy the bucket's tensors into its buffer (one ``np.concatenate``), except
         those already there (a view this bucket handed out as a gradient)."""
-        segments = plan.bucket.segments
-        if not any(g is w for s, w in zip(segments, plan.whole)
-                   for g in (grads[s.index],) if w is not None):
-            sources = [np.zeros(s.hi - s.lo, plan.bucket.dtype) if grads[s.index] is None
-                       else _flat(grads[s.index])[s.lo:s.hi] for s in segments]
-            np.concatenate(sources, out=plan.buffer)
+        b = plan.bucket
+        sources = [grads[s.index] for s in b.segments]
+        if not any(g is w for g, w in zip(sources, plan.whole)):
+            np.concatenate([np.zeros(w.shape, b.dtype) if g is None else g
+                            for g, w in zip(sources, plan.whole)], axis=None,
+                           out=plan.buffer[:b.stop - b.start])
             return plan.buffer
-        for s, part, whole in zip(segments, plan.parts, plan.whole):
-            g = grads[s.index]
+        for g, whole in zip(sources, plan.whole):
             if g is None:
-                part.fill(0)
+                whole.fill(0)
             elif g is not whole:
-                part[...] = _flat(g)[s.lo:s.hi]
+                np.copyto(whole, g)
         return plan.buffer
 
 

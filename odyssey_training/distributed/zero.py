@@ -1,8 +1,8 @@
 """ZeRO stage 1: every rank keeps optimizer state for its shard of the parameters only.
 
-The optimizer's parameters, per dtype, form one flat space cut into one
-contiguous shard per rank (:class:`~.buckets.FlatLayout`).  Where a shard meets a
-tensor, a *piece* is a :class:`Parameter` whose ``data`` is a view of that part
+The optimizer's parameters, per dtype, form one flat space cut into buckets, and
+each bucket is split evenly over the ranks (:class:`~.buckets.FlatLayout`): a
+rank's shard is its slice of every bucket.  Where a slice meets a tensor, a *piece* is a :class:`Parameter` whose ``data`` is a view of that part
 of the model's own array and whose ``grad`` is a view of the rank's reduced
 gradient shard.  The rank's *shard optimizer* is the user's optimizer class with
 the same param groups over those pieces, so each step runs the same generated
@@ -94,15 +94,13 @@ class ZeroOptimizer:
         self.arrays = [p.data for p in params]
         self.layout = FlatLayout(self.arrays, self.bucket_bytes, self.world_size)
         self.buckets = BucketComm(self.comm, self.layout)
-        start = {d: self.layout.shard(d, self.rank)[0] for d in self.layout.totals}
-        self.grad_shards = {d: np.zeros(self.layout.shard(d, self.rank)[1] - start[d], d)
+        self.grad_shards = {d: np.zeros(self.layout.shard_size(d, self.rank), d)
                             for d in self.layout.totals}
         group_of = {id(p): i for i, g in enumerate(self.inner.param_groups) for p in g["params"]}
         self.pieces: list[tuple[int, int, int, Parameter]] = []   # (tensor, lo, hi, piece)
         members: list[list[Parameter]] = [[] for _ in self.inner.param_groups]
-        for dtype, seg in self.layout.pieces(self.rank):
+        for dtype, seg, at in self.layout.pieces(self.rank):
             p = params[seg.index]
-            at = seg.at - start[dtype]
             piece = Parameter(self.arrays[seg.index].reshape(-1)[seg.lo:seg.hi],
                               self.grad_shards[dtype][at:at + seg.hi - seg.lo],
                               name=f"{p.name or seg.index}[{seg.lo}:{seg.hi}]")
@@ -152,7 +150,7 @@ class ZeroOptimizer:
         params = self.params
         state: dict[int, dict[str, Any]] = {}
         for rank, entries in enumerate(shards):
-            for k, (dtype, seg) in enumerate(self.layout.pieces(rank)):
+            for k, (_, seg, _) in enumerate(self.layout.pieces(rank)):
                 entry = entries.get(k)
                 if entry is None:
                     continue
@@ -179,7 +177,7 @@ class ZeroOptimizer:
         saved = full.get("state", {})
         state, groups = {}, [[] for _ in self.inner.param_groups]
         group_of = {i: g for g, grp in enumerate(full["param_groups"]) for i in grp["params"]}
-        for k, (_, seg) in enumerate(self.layout.pieces(rank)):
+        for k, (_, seg, _) in enumerate(self.layout.pieces(rank)):
             groups[group_of[seg.index]].append(k)
             entry = saved.get(seg.index)
             if entry is not None:

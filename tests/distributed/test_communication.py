@@ -48,6 +48,7 @@ def test_micro_steps_do_not_communicate(events, mode):
             continue
         stepping += 1
         gradient_calls = [c for c in calls if c in ("Allreduce", "Reduce_scatter",
+                                                     "Reduce_scatter_block", "Allgather",
                                                      "Allgatherv")]
         assert gradient_calls, (index, calls)
     assert stepping == 2 * (-(-seen[0][1] // ACCUM))

@@ -35,20 +35,37 @@ def test_buckets_and_shards_tile_each_flat_space(spec, bucket_bytes, world):
             assert b.stop - b.start <= cap
             packed = np.concatenate([arrays[s.index].ravel()[s.lo:s.hi] for s in b.segments])
             np.testing.assert_array_equal(packed, flat[b.start:b.stop])
-            assert layout.counts(b).sum() == b.stop - b.start
+            counts, size = layout.counts(b), b.stop - b.start
+            if len(b.segments) > 1:          # padded to equal slots
+                assert counts.tolist() == [-(-size // world)] * world
+            else:                            # an even split of the tensor's part
+                assert counts.sum() == size and counts.max() - counts.min() <= 1
             for seg in b.segments:
                 size = arrays[seg.index].size
                 if size >= alone:           # large: buckets of its own
                     assert len(b.segments) == 1
                 else:                       # small: whole, in one bucket
                     assert (seg.lo, seg.hi) == (0, size)
-        starts = [layout.shard(dtype, r)[0] for r in range(world)] + [flat.size]
-        assert starts[0] == 0 and all(np.diff(starts) >= 0)
-        assert max(np.diff(starts)) - min(np.diff(starts)) <= 1       # balanced
-        pieces = [np.concatenate([arrays[s.index].ravel()[s.lo:s.hi]
-                                  for d, s in layout.pieces(r) if d == dtype] or
-                                 [np.zeros(0, dtype)]) for r in range(world)]
-        np.testing.assert_array_equal(np.concatenate(pieces), flat)
+        sizes = [layout.shard_size(dtype, r) for r in range(world)]
+        assert sum(sizes) == sum(int(layout.counts(b).sum()) for b in buckets)
+        assert max(sizes) - min(sizes) <= len(buckets)
+        owner = np.full(flat.size, -1)
+        for r in range(world):
+            shard = np.zeros(sizes[r], dtype)
+            for d, s, at in layout.pieces(r):
+                if d == dtype:
+                    assert (owner[s.at:s.at + s.hi - s.lo] == -1).all()     # owned once
+                    owner[s.at:s.at + s.hi - s.lo] = r
+                    shard[at:at + s.hi - s.lo] = arrays[s.index].ravel()[s.lo:s.hi]
+            # the shard is the rank's slots of each bucket (padding is zeros), in order
+            want = []
+            for b in buckets:
+                counts = layout.counts(b)
+                content = np.zeros(int(counts.sum()), dtype)
+                content[:b.stop - b.start] = flat[b.start:b.stop]
+                want.append(content[int(counts[:r].sum()):int(counts[:r + 1].sum())])
+            np.testing.assert_array_equal(shard, np.concatenate(want))
+        assert (owner >= 0).all()
 
 
 def test_large_tensors_go_alone_and_small_ones_share_buckets():
@@ -59,11 +76,12 @@ def test_large_tensors_go_alone_and_small_ones_share_buckets():
     assert [[(s.index, s.lo, s.hi) for s in b.segments] for b in layout.buckets] == [
         [(0, 0, n)], [(1, 0, 5), (2, 0, 30), (3, 0, n - 1), (4, 0, 7)],
         [(5, 0, 2 * n)], [(5, 2 * n, 3 * n + 2)]]
-    total = sum(sizes)
-    assert layout.shard(np.dtype(np.float32), 0) == (0, total // 2)
-    second = layout.buckets[1]
-    assert layout.counts(second).tolist() == [min(second.stop, total // 2) - second.start,
-                                              max(0, second.stop - total // 2)]
+    shared = layout.buckets[1]
+    size = shared.stop - shared.start
+    assert layout.counts(shared).tolist() == [(size + 1) // 2] * 2       # padded
+    assert layout.counts(layout.buckets[3]).tolist() == [n // 2 + 1] * 2    # n + 2 elements
+    assert layout.shard_size(np.dtype(np.float32), 0) == sum(
+        int(layout.counts(b)[0]) for b in layout.buckets)
 
 
 def test_a_tree_survives_the_byte_transport_exactly():
