@@ -7,7 +7,8 @@ prints one JSON line).
     bucket reduced in place on a view) and as 64 tensors (half large, half small:
     packed into the bucket and unpacked).  A sample is the slowest rank's time.
 ``steps MODEL ZERO WARMUP_EPOCHS EPOCHS``  train MODEL (``job``: the default
-    ``odyssey-train`` job, its callbacks included; ``mlp20m``: a 1024-4096-4096-10
+    ``odyssey-train`` job, its callbacks included, BLAS on one thread as the job runs
+    it, so its threads are the kernels'; ``mlp20m``: a 1024-4096-4096-10
     MLP, 21M parameters, on random data) and report the time of every training step
     after the warm-up epochs (on rank 0, between batch ends inside an epoch), the
     epochs' wall times, and per rank the optimizer state held and the peak RSS.
@@ -173,7 +174,12 @@ def steps(model: str, zero: bool, warmup: int, epochs: int) -> dict:
     timer = StepTimes(warmup)
     loop, train, val = _job(timer, epochs, zero) if model == "job" else _mlp20m(timer, zero)
     params = sum(p.data.size for p in loop.model.parameters())
-    loop.fit(train, val, epochs=epochs)
+    if model == "job":      # as odyssey-train runs it: BLAS on one thread (its matrices are small)
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=1, user_api="blas"):
+            loop.fit(train, val, epochs=epochs)
+    else:
+        loop.fit(train, val, epochs=epochs)
     per_rank = allgather_trees(COMM, [timer.state_bytes, timer.peak])
     return {"model": model, "ranks": COMM.size, "zero": zero, "params": params,
             "step_s": timer.steps, "epoch_s": timer.epochs, "steps_per_epoch": len(train),
