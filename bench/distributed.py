@@ -10,7 +10,7 @@ Three measurements (each under ``mpiexec`` from the venv, ``bench/distributed_wo
    carries).
 2. **Steps per second from 1 to 2 ranks**, same global batch: the default
    ``odyssey-train`` job (digits MLP 64-256-10, batch 32, its callbacks included) and a
-   1024-4096-4096-10 MLP (21M parameters, AdamW, global batch 64), one process with 1
+   1024-4096-4096-10 MLP (21M parameters, AdamW, global batch 64 and 256), one process with 1
    and with 2 threads (kernels and BLAS) against 2 ranks of 1 thread, plain and
    ZeRO-1.  Launches are interleaved over rounds; a step is the time between two
    training-batch ends within an epoch after a warm-up epoch, and the result is the
@@ -43,6 +43,9 @@ SIZES = [4 * 4**k * 1024 for k in range(9)]            # 4 KiB .. 256 MiB
 #: (label, model, ranks, threads, zero)
 CONFIGS = [("1 process, 1 thread", 1, 1, False), ("1 process, 2 threads", 1, 2, False),
            ("2 ranks x 1 thread", 2, 1, False), ("2 ranks x 1 thread, ZeRO-1", 2, 1, True)]
+MODELS = [("job", "default job: digits MLP 64-256-10, batch 32"),
+          ("mlp20m-64", "MLP 1024-4096-4096-10 (21.0M), AdamW, batch 64"),
+          ("mlp20m-256", "MLP 1024-4096-4096-10 (21.0M), AdamW, batch 256")]
 
 
 def launch(ranks: int, threads: int, *args: str) -> dict:
@@ -56,15 +59,14 @@ def launch(ranks: int, threads: int, *args: str) -> dict:
 
 
 def steps(rounds: int, models: list[str]) -> dict:
-    plan = {"job": ("1", "4"), "mlp20m": ("1", "3")}     # warm-up epochs, epochs
     runs = [(model, *config) for model in models for config in CONFIGS
-            if model == "mlp20m" or not config[3]]
+            if model != "job" or not config[3]]
     pooled: dict[str, dict] = {}
     for r in range(rounds):
         random.Random(r).shuffle(runs)
         for model, label, ranks, threads, zero in runs:
             result = launch(ranks, threads, "steps", model, "zero" if zero else "plain",
-                            *plan[model])
+                            "1", "4" if model == "job" else "3")    # warm-up epochs, epochs
             entry = pooled.setdefault(f"{model}|{label}", {**{k: v for k, v in result.items()
                                                                if k not in ("step_s", "epoch_s")},
                                                            "step_s": [], "epoch_s": []})
@@ -109,10 +111,13 @@ def markdown(info: dict, allreduce: dict, pooled: dict) -> str:
             cells.append(f"{_fmt(r['median_s'])}, {bus:.2f} GB/s{ratio}")
         lines.append(f"| {_size(int(nbytes))} | " + " | ".join(cells) + " |")
     lines += ["", "### Training steps per second, 1 process vs 2 ranks (same global batch)", "",
+              "Step: median time between training-batch ends; compute (forward, loss, "
+              "backward) and optimizer (the step and, on 2 ranks, the gradient "
+              "communication) are rank 0's per-step means.", "",
               "| model | run | step (median) | steps/s | vs 1 process, 1 thread | "
-              "vs 1 process, 2 threads | epoch wall time |", "|---|---|---:|---:|---:|---:|---:|"]
-    for model, title in (("job", "default job: digits MLP 64-256-10, batch 32"),
-                         ("mlp20m", "MLP 1024-4096-4096-10 (21.0M), AdamW, batch 64")):
+              "vs 1 process, 2 threads | compute | optimizer + comm | epoch wall time |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for model, title in MODELS:
         base1 = pooled.get(f"{model}|1 process, 1 thread")
         base2 = pooled.get(f"{model}|1 process, 2 threads")
         for label, *_ in CONFIGS:
@@ -122,12 +127,15 @@ def markdown(info: dict, allreduce: dict, pooled: dict) -> str:
             speed = 1 / e["median_step_s"]
             rel = [f"{b['median_step_s'] / e['median_step_s']:.2f}x" if b else "–"
                    for b in (base1, base2)]
+            ph = e["phases_rank0"]
             lines.append(f"| {title} | {label} | {_fmt(e['median_step_s'])} | {speed:.1f} | "
-                         f"{rel[0]} | {rel[1]} | {_fmt(e['median_epoch_s'])} |")
-    lines += ["", "### ZeRO-1 memory (MLP 21.0M, AdamW, float32)", "",
-              "| run | optimizer state per rank | peak RSS per rank |", "|---|---:|---:|"]
+                         f"{rel[0]} | {rel[1]} | {_fmt(ph['compute_s'])} | "
+                         f"{_fmt(ph['optimizer_s'])} | {_fmt(e['median_epoch_s'])} |")
+    lines += ["", "### ZeRO-1 memory (MLP 21.0M, AdamW, float32, batch 64)", "",
+              "| run | optimizer state per rank | peak RSS per rank (while training) |",
+              "|---|---:|---:|"]
     for label, *_ in CONFIGS:
-        e = pooled.get(f"mlp20m|{label}")
+        e = pooled.get(f"mlp20m-64|{label}")
         if e is None:
             continue
         state = " / ".join(f"{b / 2**20:.1f} MiB" for b in e["state_bytes"])
@@ -172,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     allreduce = launch(2, 1, "allreduce", str(2 if args.quick else args.rounds),
                        *map(str, sizes))
     print("allreduce done", file=sys.stderr)
-    pooled = steps(1 if args.quick else args.launches, ["job", "mlp20m"])
+    pooled = steps(1 if args.quick else args.launches, [m for m, _ in MODELS])
     info["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
     md = markdown(info, allreduce, pooled)
     print(md)

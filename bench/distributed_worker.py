@@ -8,8 +8,8 @@ prints one JSON line).
     packed into the bucket and unpacked).  A sample is the slowest rank's time.
 ``steps MODEL ZERO WARMUP_EPOCHS EPOCHS``  train MODEL (``job``: the default
     ``odyssey-train`` job, its callbacks included, BLAS on one thread as the job runs
-    it, so its threads are the kernels'; ``mlp20m``: a 1024-4096-4096-10
-    MLP, 21M parameters, on random data) and report the time of every training step
+    it, so its threads are the kernels'; ``mlp20m-B``: a 1024-4096-4096-10 MLP, 21M
+    parameters, global batch B, on random data) and report the time of every training step
     after the warm-up epochs (on rank 0, between batch ends inside an epoch), the
     epochs' wall times, and per rank the optimizer state held and the peak RSS.
 """
@@ -107,6 +107,8 @@ class StepTimes(Callback):
         self.warmup, self.steps, self.epochs = warmup_epochs, [], []
 
     def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.warmup:
+            self.loop.timings.reset()       # the phases of the measured epochs only
         self.last = self.epoch_start = time.perf_counter()
         self.epoch = epoch
 
@@ -127,6 +129,13 @@ class StepTimes(Callback):
                                    for k, v in s.items() if k != "step"))
         # peak while training (ZeRO gathers the full state on rank 0 after this)
         self.peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        t = self.loop.timings
+        per = max(1, t.batches)
+        self.phases = {"compute_s": (t.seconds["forward"] + t.seconds["loss"]
+                                     + t.seconds["backward"]) / per,
+                       "optimizer_s": t.seconds["optimizer"] / per,    # step + communication
+                       "other_s": (t.total - t.seconds["forward"] - t.seconds["loss"]
+                                   - t.seconds["backward"] - t.seconds["optimizer"]) / per}
 
 
 def _job(timer: StepTimes, epochs: int, zero: bool):
@@ -144,7 +153,7 @@ def _job(timer: StepTimes, epochs: int, zero: bool):
     return job.loop, job.train_loader, job.val_loader
 
 
-def _mlp20m(timer: StepTimes, zero: bool):
+def _mlp20m(timer: StepTimes, zero: bool, batch: int):
     from odyssey_training.data import ArrayLoader
     from odyssey_training.job.mlp import MLP
     from odyssey_training.loops import BasicTrainingLoop
@@ -152,7 +161,7 @@ def _mlp20m(timer: StepTimes, zero: bool):
     from odyssey_training.metrics import Accuracy
     from odyssey_training.optimizers import AdamW
 
-    batch, steps = 64, 8
+    steps = 8
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch * steps, 1024)).astype(np.float32)
     y = rng.integers(0, 10, batch * steps)
@@ -172,7 +181,10 @@ def _mlp20m(timer: StepTimes, zero: bool):
 
 def steps(model: str, zero: bool, warmup: int, epochs: int) -> dict:
     timer = StepTimes(warmup)
-    loop, train, val = _job(timer, epochs, zero) if model == "job" else _mlp20m(timer, zero)
+    if model == "job":
+        loop, train, val = _job(timer, epochs, zero)
+    else:                                   # mlp20m-BATCH
+        loop, train, val = _mlp20m(timer, zero, int(model.split("-")[1]))
     params = sum(p.data.size for p in loop.model.parameters())
     if model == "job":      # as odyssey-train runs it: BLAS on one thread (its matrices are small)
         from threadpoolctl import threadpool_limits
@@ -183,6 +195,7 @@ def steps(model: str, zero: bool, warmup: int, epochs: int) -> dict:
     per_rank = allgather_trees(COMM, [timer.state_bytes, timer.peak])
     return {"model": model, "ranks": COMM.size, "zero": zero, "params": params,
             "step_s": timer.steps, "epoch_s": timer.epochs, "steps_per_epoch": len(train),
+            "phases_rank0": timer.phases,
             "state_bytes": [r[0] for r in per_rank], "peak_rss_bytes": [r[1] for r in per_rank]}
 
 
