@@ -12,9 +12,10 @@ Three measurements (each under ``mpiexec`` from the venv, ``bench/distributed_wo
    ``odyssey-train`` job (digits MLP 64-256-10, batch 32, its callbacks included) and a
    1024-4096-4096-10 MLP (21M parameters, AdamW, global batch 64 and 256), one process with 1
    and with 2 threads (kernels and BLAS) against 2 ranks of 1 thread, plain and
-   ZeRO-1.  Launches are interleaved over rounds; a step is the time between two
-   training-batch ends within an epoch after a warm-up epoch, and the result is the
-   median over every step of every launch.
+   ZeRO-1.  A step is the time between two
+   training-batch ends within an epoch after a warm-up epoch; each run's time is the
+   median over every step of every launch, and a speed-up is the median over rounds
+   of the per-round ratio (a round runs one model's configurations back to back).
 3. **ZeRO-1 memory**: the optimizer state each rank holds and its peak RSS, for the
    21M-parameter MLP with AdamW, plain vs ``zero=True``.
 
@@ -59,24 +60,38 @@ def launch(ranks: int, threads: int, *args: str) -> dict:
 
 
 def steps(rounds: int, models: list[str]) -> dict:
-    runs = [(model, *config) for model in models for config in CONFIGS
-            if model != "job" or not config[3]]
+    """Per model, ``rounds`` rounds of its runs in a random order, back to back: a
+    run's ratio to another is the median over rounds of the two launches' per-round
+    ratio (launched within a minute of each other, so a busy phase of the shared
+    machine, which slows both, cancels out)."""
     pooled: dict[str, dict] = {}
-    for r in range(rounds):
-        random.Random(r).shuffle(runs)
-        for model, label, ranks, threads, zero in runs:
-            result = launch(ranks, threads, "steps", model, "zero" if zero else "plain",
-                            "1", "4" if model == "job" else "3")    # warm-up epochs, epochs
-            entry = pooled.setdefault(f"{model}|{label}", {**{k: v for k, v in result.items()
-                                                               if k not in ("step_s", "epoch_s")},
-                                                           "step_s": [], "epoch_s": []})
-            entry["step_s"] += result["step_s"]
-            entry["epoch_s"] += result["epoch_s"]
-            print(f"{model:7s} {label:28s} step {statistics.median(result['step_s']) * 1e3:8.2f} ms",
-                  file=sys.stderr)
-    for entry in pooled.values():
+    for model in models:
+        runs = [c for c in CONFIGS if model != "job" or not c[3]]
+        for r in range(rounds):
+            random.Random(r).shuffle(runs)
+            for label, ranks, threads, zero in runs:
+                result = launch(ranks, threads, "steps", model, "zero" if zero else "plain",
+                                "1", "4" if model == "job" else "3")   # warm-up, epochs
+                entry = pooled.setdefault(f"{model}|{label}", {
+                    **{k: v for k, v in result.items() if k not in (
+                        "step_s", "epoch_s", "phases_rank0")},
+                    "step_s": [], "epoch_s": [], "round_step_s": [], "phases": []})
+                entry["step_s"] += result["step_s"]
+                entry["epoch_s"] += result["epoch_s"]
+                entry["round_step_s"].append(statistics.median(result["step_s"]))
+                entry["phases"].append(result["phases_rank0"])
+                print(f"{model:10s} {label:28s} step "
+                      f"{entry['round_step_s'][-1] * 1e3:8.2f} ms", file=sys.stderr)
+    for key, entry in pooled.items():
         entry["median_step_s"] = statistics.median(entry["step_s"])
         entry["median_epoch_s"] = statistics.median(entry["epoch_s"])
+        entry["median_phases"] = {k: statistics.median(ph[k] for ph in entry["phases"])
+                                  for k in entry["phases"][0]}
+        model = key.split("|")[0]
+        for base in ("1 process, 1 thread", "1 process, 2 threads"):
+            ref = pooled[f"{model}|{base}"]["round_step_s"]
+            entry[f"speedup vs {base}"] = statistics.median(
+                b / t for b, t in zip(ref, entry["round_step_s"]))
     return pooled
 
 
@@ -111,23 +126,24 @@ def markdown(info: dict, allreduce: dict, pooled: dict) -> str:
             cells.append(f"{_fmt(r['median_s'])}, {bus:.2f} GB/s{ratio}")
         lines.append(f"| {_size(int(nbytes))} | " + " | ".join(cells) + " |")
     lines += ["", "### Training steps per second, 1 process vs 2 ranks (same global batch)", "",
-              "Step: median time between training-batch ends; compute (forward, loss, "
-              "backward) and optimizer (the step and, on 2 ranks, the gradient "
-              "communication) are rank 0's per-step means.", "",
+              "Step: the median time between training-batch ends over every step of every "
+              "launch; speed-ups: the median over rounds of the per-round ratio of the two "
+              "launches' median steps (> 1: faster than that one-process run); compute "
+              "(forward, loss, backward) and optimizer (the step and, on 2 ranks, the "
+              "gradient communication): medians over launches of rank 0's per-step means.",
+              "",
               "| model | run | step (median) | steps/s | vs 1 process, 1 thread | "
               "vs 1 process, 2 threads | compute | optimizer + comm | epoch wall time |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for model, title in MODELS:
-        base1 = pooled.get(f"{model}|1 process, 1 thread")
-        base2 = pooled.get(f"{model}|1 process, 2 threads")
         for label, *_ in CONFIGS:
             e = pooled.get(f"{model}|{label}")
             if e is None:
                 continue
             speed = 1 / e["median_step_s"]
-            rel = [f"{b['median_step_s'] / e['median_step_s']:.2f}x" if b else "–"
-                   for b in (base1, base2)]
-            ph = e["phases_rank0"]
+            rel = [f"{e[f'speedup vs {base}']:.2f}x"
+                   for base in ("1 process, 1 thread", "1 process, 2 threads")]
+            ph = e["median_phases"]
             lines.append(f"| {title} | {label} | {_fmt(e['median_step_s'])} | {speed:.1f} | "
                          f"{rel[0]} | {rel[1]} | {_fmt(ph['compute_s'])} | "
                          f"{_fmt(ph['optimizer_s'])} | {_fmt(e['median_epoch_s'])} |")
@@ -164,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few rounds, sizes to 16 MiB")
     parser.add_argument("--rounds", type=int, default=15, help="allreduce rounds (large sizes)")
-    parser.add_argument("--launches", type=int, default=3, help="launches per training run")
+    parser.add_argument("--launches", type=int, default=5, help="rounds of training launches")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     import mpi4py
