@@ -12,10 +12,10 @@ Three measurements (each under ``mpiexec`` from the venv, ``bench/distributed_wo
    ``odyssey-train`` job (digits MLP 64-256-10, batch 32, its callbacks included) and a
    1024-4096-4096-10 MLP (21M parameters, AdamW, global batch 64 and 256), one process with 1
    and with 2 threads (kernels and BLAS) against 2 ranks of 1 thread, plain and
-   ZeRO-1.  A step is the time between two
-   training-batch ends within an epoch after a warm-up epoch; each run's time is the
-   median over every step of every launch, and a speed-up is the median over rounds
-   of the per-round ratio (a round runs one model's configurations back to back).
+   ZeRO-1.  A step is the time between two training-batch ends within an epoch after
+   a warm-up epoch; each run's time is the median over every step of every launch,
+   and a speed-up is the median over rounds of the per-round ratio (a round runs one
+   model's configurations back to back).
 3. **ZeRO-1 memory**: the optimizer state each rank holds and its peak RSS, for the
    21M-parameter MLP with AdamW, plain vs ``zero=True``.
 

@@ -134,6 +134,9 @@ def main(argv: list[str]) -> None:
     if mode == "train":
         callbacks.append(SaveAt(str(out / f"{name}.ckpt"), SAVE_AFTER))
     loop, train, val = build(rank, world, batch, zero=zero, callbacks=callbacks, comm=comm)
+    if rank:        # fit starts from rank 0's parameters whatever the others hold
+        for p in loop.model.parameters():
+            p.data += 1.0
     if mode == "resume":
         load_checkpoint(argv[4], model=loop.model, optimizer=loop.optimizer,
                         scheduler=loop.scheduler, loop=loop)
