@@ -182,6 +182,12 @@ class DistributedTrainingLoop(BasicTrainingLoop):
         cbs = super()._run_order(history, train_begin)
         return cbs if self.world_size == 1 else CollectiveCallbacks(cbs, self, self.service)
 
+    def evaluate(self, data: Iterable) -> dict[str, float]:
+        """``{"loss": ..., metric: ...}`` over every rank's ``data`` (collective: each
+        rank evaluates its shard, the loss and metric states are merged), the same
+        on every rank; call it on every rank."""
+        return super().evaluate(data)
+
     # ---- state ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The loop's state (see :class:`~odyssey_training.loops.state.LoopState`) as one
