@@ -182,3 +182,15 @@ def test_decoupled_weight_decay_is_adamw():
             opt.step()
         results.append(w.data.copy())
     assert np.array_equal(*results)
+
+
+def test_differences_outside_the_keyword_table():
+    """Documented in docs/optimizers.md: a positional argument past torch's keyword-only
+    marker is a flag here, and (name, tensor) pairs are torch's only."""
+    args = (0.1, 0.0, 0.0, 0.0, 1e-10, True)
+    ours = oo.Adagrad([ot.Parameter(np.zeros(2))], *args).param_groups[0]
+    theirs = torch.optim.Adagrad([torch.nn.Parameter(torch.zeros(2))], *args).param_groups[0]
+    assert ours["maximize"] is True and theirs["foreach"] is True and not theirs["maximize"]
+    torch.optim.SGD([("w", torch.nn.Parameter(torch.zeros(2)))])
+    with pytest.raises(TypeError, match="Parameter objects"):
+        oo.SGD([("w", ot.Parameter(np.zeros(2)))])
