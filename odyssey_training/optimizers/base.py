@@ -14,8 +14,8 @@ from odyssey_codegen.api import Kernel, Spec, SpecProgram, compile_kernel
 from ..clip import GradNormPlan
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
-from .hyper import (accepted_names, canonical_group, group_defaults, hyper_values,
-                    strip_torch_options, validate_group)
+from .hyper import (accepted_names, canonical_group, check_number, group_defaults,
+                    hyper_values, strip_torch_options, validate_group)
 from .plan import KernelPlan
 
 __all__ = ["Optimizer"]
@@ -150,6 +150,7 @@ class Optimizer:
         """Set the learning rate of every param group (and the default)."""
         for group in [self.defaults] + self.param_groups:
             validate_group(self.spec, {**group, "lr": lr}, type(self).__name__)
+        lr = float(check_number(f"{type(self).__name__}: lr", lr))
         for group in [self.defaults] + self.param_groups:
             group["lr"] = lr
 

@@ -61,7 +61,9 @@ def _flag(value: Any, owner: str, name: str) -> bool:
 
 
 def check_number(name: str, value: Any) -> float:
-    """``value`` as a finite float, else TypeError/ValueError naming ``name``."""
+    """``value`` (a number, or a 0-d array/tensor) as a finite float, else
+    TypeError/ValueError naming ``name``."""
+    value = _number(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                      np.floating)):
         raise TypeError(f"{name} must be a real number, got {value!r}")

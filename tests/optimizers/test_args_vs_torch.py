@@ -167,6 +167,11 @@ def test_other_types_give_the_same_optimizer():
         for _ in range(3):
             w.grad = np.cos(w.data)
             opt.step()
+        opt.set_lr(torch.tensor(0.02, dtype=torch.float64) if kwargs is other else 0.02)
+        opt.param_groups[0]["weight_decay"] = np.array(0.05) if kwargs is other else 0.05
+        assert type(opt.param_groups[0]["lr"]) is float
+        w.grad = np.cos(w.data)
+        opt.step()
         results.append(w.data.copy())
     assert np.array_equal(*results)
 
