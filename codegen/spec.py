@@ -218,7 +218,8 @@ class _SpecReader(SourceReader):
                                hyper_names | flag_names | {s.name for s in state})
         statements = self.statements(data.get("update", {}), hypers, flags, state, scalars)
         checks = self.checks(data.get("checks", []), {h.name for h in hypers} | flag_names)
-        self.expansion(scalars, statements, {h.name for h in hypers} | {STEP} | flag_names)
+        self.expansion(scalars, statements, {h.name for h in hypers} | {STEP} | flag_names,
+                       {PARAM, GRAD} | {b.name for b in state})
         return Spec(name=name, kind=kind, doc=doc.strip(), path=self.path, source=self.source,
                     hypers=hypers, flags=flags, state=state, scalars=scalars,
                     statements=statements, checks=checks,
@@ -235,7 +236,7 @@ class _SpecReader(SourceReader):
                 raise self.error(problem, locate=key.split()[-1] if " " in key else key)
 
     def expansion(self, scalars: tuple[ScalarDef, ...], statements: tuple[Statement, ...],
-                  uniform: set[str]) -> None:
+                  uniform: set[str], kept: set[str]) -> None:
         """Every expression stays within MAX_EXPANDED_DEPTH / _NODES once the scalars
         and uniform locals it reads are substituted (what the compiler builds; a
         statement whose condition may be false is counted as present)."""
@@ -249,7 +250,7 @@ class _SpecReader(SourceReader):
                     f"with the scalars and locals it reads substituted, this expression is "
                     f"{depth} deep with {nodes} nodes; the limits are {MAX_EXPANDED_DEPTH} "
                     f"(MAX_EXPANDED_DEPTH) and {MAX_EXPANDED_NODES} (MAX_EXPANDED_NODES)", text)
-            if is_scalar or (target not in (PARAM, GRAD) and names_in(node) <= uniform):
+            if is_scalar or (target not in kept and names_in(node) <= uniform):
                 known[target], uniform = (depth, nodes), uniform | {target}
             else:
                 known.pop(target, None)

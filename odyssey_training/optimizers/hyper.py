@@ -3,7 +3,7 @@
 one canonical param-group dict, validated before anything is touched.
 
 Values are taken as torch takes them: numbers may be Python or NumPy scalars or
-0-d arrays/tensors (stored as floats), flags ``True``/``False`` or ``1``/``0``
+0-d arrays/tensors (stored as the Python number they hold), flags ``True``/``False`` or ``1``/``0``
 (stored as bools), tuples any sequence of the right length.  torch's execution
 options are accepted and have nothing to choose here (:data:`TORCH_OPTIONS`).
 docs/optimizers.md lists where the constructors deliberately differ from torch."""
@@ -45,10 +45,11 @@ def strip_torch_options(hyper: dict[str, Any], owner: str) -> dict[str, Any]:
 
 
 def _number(value: Any) -> Any:
-    """A 0-d array or tensor (torch's ``lr=torch.tensor(0.01)``) as a Python float."""
+    """The scalar inside a 0-d array or tensor (torch's ``lr=torch.tensor(0.01)``),
+    else ``value`` itself; the caller checks that it is a number."""
     if not isinstance(value, (bool, int, float, np.generic)) and getattr(value, "ndim", 1) == 0 \
             and hasattr(value, "item"):
-        return float(value.item())
+        return value.item()
     return value
 
 
