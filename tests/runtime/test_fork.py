@@ -5,6 +5,7 @@ child that hangs is killed by an alarm, so a failure never leaves a process behi
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,8 @@ import textwrap
 import pytest
 
 TIMEOUT = 90
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin",
+                                reason="needs os.fork (unsafe after threads on macOS)")
 SETUP = """
     import os, signal, sys
     import numpy as np
@@ -66,12 +69,10 @@ def run_script(body: str) -> list[str]:
     return proc.stdout.splitlines()
 
 
-@pytest.mark.skipif(sys.platform == "darwin", reason="fork after threads is unsupported on macOS")
 def test_forked_child_steps_after_a_threaded_step():
     assert run_script(FORK) == ["child 0", "parent True"]
 
 
-@pytest.mark.skipif(sys.platform == "darwin", reason="fork after threads is unsupported on macOS")
 def test_fork_pool_workers_step_after_a_threaded_step():
     lines = run_script(POOL)
     assert lines == ["pool " + str([(True, True)] * 4), "parent True"]
