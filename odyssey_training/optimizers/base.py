@@ -14,7 +14,8 @@ from odyssey_codegen.api import Kernel, Spec, SpecProgram, compile_kernel
 from ..clip import GradNormPlan
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
-from .hyper import accepted_names, canonical_group, group_defaults, hyper_values, validate_group
+from .hyper import (accepted_names, canonical_group, check_number, group_defaults,
+                    hyper_values, strip_torch_options, validate_group)
 from .plan import KernelPlan
 
 __all__ = ["Optimizer"]
@@ -71,6 +72,7 @@ class Optimizer:
                  num_threads: int | None = None, simd_width: int | None = None,
                  **hyper: Any) -> None:
         name = type(self).__name__
+        hyper = strip_torch_options(hyper, name)   # foreach=, fused=, ...: see hyper.py
         self.defaults = canonical_group(self.spec, group_defaults(self.spec), hyper, name)
         self._check_variant(self.defaults)
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
@@ -148,6 +150,7 @@ class Optimizer:
         """Set the learning rate of every param group (and the default)."""
         for group in [self.defaults] + self.param_groups:
             validate_group(self.spec, {**group, "lr": lr}, type(self).__name__)
+        lr = float(check_number(f"{type(self).__name__}: lr", lr))
         for group in [self.defaults] + self.param_groups:
             group["lr"] = lr
 
