@@ -267,7 +267,8 @@ def _summarize(job: Job, history: Any, best_path: Path, best_epoch: int,
                    val_f1=values["f1"], seconds=seconds,
                    epoch_seconds=statistics.median(clock.seconds) if clock.seconds else 0.0,
                    epochs_this_process=len(clock.seconds), resumed_from_epoch=clock.resumed_from,
-                   run_dir=str(run_dir), files={k: str(v) for k, v in files.items()})
+                   run_dir=str(run_dir), files={k: str(v) for k, v in files.items()},
+                   scaling=dict(job.data.scaling))
 
 
 def _write_outputs(job: Job, history: Any, summary: Summary, counts: Any, out: Any) -> None:
