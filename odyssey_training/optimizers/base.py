@@ -134,8 +134,9 @@ class Optimizer:
             program = self._programs[id(self.spec)] = SpecProgram(self.spec)
         return program
 
-    def _check_variant(self, group: Mapping[str, Any]) -> dict[str, bool]:
-        values = {**hyper_values(self.spec, group), **group}
+    def _check_variant(self, group: Mapping[str, Any],
+                       values: Mapping[str, float] | None = None) -> dict[str, bool]:
+        values = {**(hyper_values(self.spec, group) if values is None else values), **group}
         failed = self.program.failed_checks(values)
         if failed:
             raise ValueError(f"{type(self).__name__}: {failed[0]}")
@@ -212,9 +213,8 @@ class Optimizer:
         fingerprint = self._fingerprint(group)   # the group's values, one C-level lookup
         settings = self._settings.get(index)
         if settings is None or settings.fingerprint != fingerprint:
-            validate_group(self.spec, group, type(self).__name__)
-            flags = self._check_variant(group)
-            values = {k: float(v) for k, v in hyper_values(self.spec, group).items()}
+            values = validate_group(self.spec, group, type(self).__name__)
+            flags = self._check_variant(group, values)
             clip = group["max_grad_norm"]
             # new values with the same variant (a scheduler's lr) keep the kernels,
             # so the last step's plans stay valid

@@ -137,29 +137,45 @@ def canonical_group(spec: Spec, base: Mapping[str, Any], overrides: Mapping[str,
     return out
 
 
-def validate_group(spec: Spec, group: Mapping[str, Any], owner: str) -> None:
-    """Raise on a bad value in ``group``; changes nothing."""
-    for name, value in hyper_values(spec, group).items():
-        h = spec.hyper(name)
-        shown = h.tuple and f"{h.tuple}[{spec.tuples()[h.tuple].index(name)}] ({name})" or name
+_layouts: dict[int, tuple[Spec, tuple]] = {}
+
+
+def _layout(spec: Spec) -> tuple[tuple[str, Any, str | None, int], ...]:
+    """``(name, hyper, tuple argument or None, index in it)`` per hyperparameter, in
+    spec order; computed once per spec (a step reads it every time the values change)."""
+    entry = _layouts.get(id(spec))
+    if entry is None or entry[0] is not spec:
+        tuples = spec.tuples()
+        rows = tuple((h.name, h, h.tuple, tuples[h.tuple].index(h.name) if h.tuple else -1)
+                     for h in spec.hypers)
+        entry = _layouts[id(spec)] = (spec, rows)
+    return entry[1]
+
+
+def validate_group(spec: Spec, group: Mapping[str, Any], owner: str) -> dict[str, float]:
+    """Raise on a bad value in ``group``; changes nothing.  Returns ``{hyper name:
+    value}`` as floats (tuples unpacked)."""
+    out = {}
+    for name, h, tup, index in _layout(spec):
+        value = group[tup][index] if tup else group[name]
+        if type(value) is float and math.isfinite(value) and not h.violates(value):
+            out[name] = value           # the common case: a valid float, nothing to convert
+            continue
+        shown = f"{tup}[{index}] ({name})" if tup else name
         number = check_number(f"{owner}: {shown}", value)
         if h.violates(number):
             raise ValueError(f"{owner}: invalid {shown}: {number!r} "
                              f"(must be {h.constraint_text()})")
+        out[name] = number
     for f in spec.user_flags:
         _flag(group[f.name], owner, f.name)
     clip = group.get("max_grad_norm")
     if clip is not None and check_number(f"{owner}: max_grad_norm", clip) <= 0:
         raise ValueError(f"{owner}: invalid max_grad_norm: {clip!r} (must be > 0 or None)")
+    return out
 
 
 def hyper_values(spec: Spec, group: Mapping[str, Any]) -> dict[str, Any]:
     """``{hyper name: raw value}`` read from a group (tuples unpacked)."""
-    tuples = spec.tuples()
-    out = {}
-    for h in spec.hypers:
-        if h.tuple:
-            out[h.name] = group[h.tuple][tuples[h.tuple].index(h.name)]
-        else:
-            out[h.name] = group[h.name]
-    return out
+    return {name: group[tup][index] if tup else group[name]
+            for name, _, tup, index in _layout(spec)}
