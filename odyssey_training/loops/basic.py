@@ -31,7 +31,7 @@ from ..callbacks.history import History
 from ..elementwise import clip_grad_value_
 from ..clip import clip_grad_norm_
 from ..optimizers.hyper import check_number
-from .base import Timings, as_collection, check_model, fresh_copy, loss_tracker, scalar_logs
+from .base import Timings, as_collection, check_model, fresh_copy, BatchMean, scalar_logs
 from .evaluate import run_evaluation
 from .state import LoopState
 
@@ -181,7 +181,7 @@ class BasicTrainingLoop(LoopState):
         self.epoch = epoch
         if not (skip and keep_state):   # else: the restored running loss and metrics
             self.metrics.reset()
-            self.loss_mean = loss_tracker()
+            self.loss_mean = BatchMean()
             self.batches_done = 0
             self.micro_step = 0
         self.epoch_complete = False
