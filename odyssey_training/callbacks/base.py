@@ -2,9 +2,11 @@
 
 A callback reaches the run through ``self.loop`` (given by :meth:`Callback.set_loop`):
 ``loop.model``, ``loop.optimizer``, ``loop.scheduler``, ``loop.stop_training``,
-``loop.epoch``, ``loop.global_step``, ``loop.history``, ``loop.is_global_zero``.
-Any object with those attributes can drive a callback's hooks by hand (that is
-how callbacks are unit-tested).  Every hook is a no-op here; ``CallbackList``
+``loop.epoch``, ``loop.global_step``, ``loop.history``, ``loop.is_global_zero``;
+the logging callbacks also read ``loop.params`` (Keras's: ``epochs``, ``steps``),
+``loop.batches_done``, ``loop.metrics``, ``loop.loss_mean`` and ``loop.timings``.
+Any object with the attributes a callback reads can drive its hooks by hand (that
+is how callbacks are unit-tested; examples/composing_callbacks.py does it).  Every hook is a no-op here; ``CallbackList``
 calls only the hooks a callback overrides, in order, and is itself a callback,
 so lists compose.
 

@@ -227,8 +227,10 @@ class ModelCheckpoint(MonitorCallback):
         if self.save_weights_only:
             save_checkpoint(path, model=loop.model)
         else:
+            # a loop of the user's own (hooks driven by hand) need not have a state
+            resumable = callable(getattr(loop, "state_dict", None))
             save_checkpoint(path, model=loop.model, optimizer=loop.optimizer,
-                            scheduler=loop.scheduler, loop=loop)
+                            scheduler=loop.scheduler, loop=loop if resumable else None)
 
     def _remove(self, path: str) -> None:
         if getattr(self.loop, "is_global_zero", True):
