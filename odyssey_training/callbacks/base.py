@@ -19,7 +19,7 @@ Hook order in a run (``BasicTrainingLoop.fit``)::
           on_validation_batch_begin(batch) ... on_validation_batch_end(batch)
         on_validation_end(logs)                                        val_* logs
       on_epoch_end(epoch, logs)                                        the epoch's logs
-    on_train_end(logs)
+    on_train_end(logs)                  or, when an exception ends training, on_exception(exc)
 
 At each hook the loop calls its callbacks in their order, then ``History``, then
 the callbacks that write checkpoints (:attr:`Callback.writes_checkpoints`); at
@@ -41,7 +41,7 @@ __all__ = ["Callback", "CallbackList", "HOOKS"]
 #: every hook a callback may implement, in the order a run first calls them
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_train_batch_end",
          "on_validation_begin", "on_validation_batch_begin", "on_validation_batch_end",
-         "on_validation_end", "on_epoch_end", "on_train_end")
+         "on_validation_end", "on_epoch_end", "on_train_end", "on_exception")
 
 
 class Callback:
@@ -99,6 +99,11 @@ class Callback:
 
     def on_validation_end(self, logs: dict[str, Any] | None = None) -> None:
         """After validation, with its ``val_`` logs."""
+
+    def on_exception(self, exception: BaseException) -> None:
+        """Training is ending with ``exception`` (raised again after every callback's
+        ``on_exception``; ``on_train_end`` does not run), as Lightning's hook: finish
+        or release what must not be lost (a checkpoint being written)."""
 
 
 def _overrides(callback: Callback, hook: str) -> bool:
@@ -205,3 +210,7 @@ class CallbackList(Callback):
     def on_validation_end(self, logs=None):
         for f in self._calls["on_validation_end"]:
             f(logs)
+
+    def on_exception(self, exception):
+        for f in self._calls["on_exception"]:
+            f(exception)

@@ -161,17 +161,20 @@ class BasicTrainingLoop(LoopState):
             start, skip = max(initial_epoch, resumed[0]), resumed[1]
         cbs = run_order(self.callbacks, self.history, self)
         logs: dict[str, Any] = {}
-        epoch = start
-        for epoch in range(start, epochs):
-            if max_steps is not None and self.global_step >= max_steps:
-                break
-            logs = self._epoch(cbs, epoch, train_data, val_data, max_steps,
-                               validate=val_data is not None
-                               and (epoch + 1) % validate_every == 0,
-                               skip=skip if epoch == start else 0,
-                               keep_state=keep_state and epoch == start)
-            if self.stop_training:
-                break
+        try:
+            for epoch in range(start, epochs):
+                if max_steps is not None and self.global_step >= max_steps:
+                    break
+                logs = self._epoch(cbs, epoch, train_data, val_data, max_steps,
+                                   validate=val_data is not None
+                                   and (epoch + 1) % validate_every == 0,
+                                   skip=skip if epoch == start else 0,
+                                   keep_state=keep_state and epoch == start)
+                if self.stop_training:
+                    break
+        except BaseException as exc:
+            cbs.on_exception(exc)      # e.g. finish checkpoint writes still in flight
+            raise
         cbs.on_train_end(logs)
         return self.history
 
