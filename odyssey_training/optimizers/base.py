@@ -156,9 +156,14 @@ class Optimizer:
             group["lr"] = lr
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Every parameter's gradient to None (``set_to_none``, torch's default) or 0."""
         for group in self.param_groups:
-            for p in group["params"]:
-                p.zero_grad(set_to_none)
+            if set_to_none:            # the loop's every step: no call per parameter
+                for p in group["params"]:
+                    p.grad = None
+            else:
+                for p in group["params"]:
+                    p.zero_grad(False)
 
     # ---- step ---------------------------------------------------------------
     def step(self, params: Sequence[Any] | None = None,
