@@ -9,9 +9,9 @@ import numpy as np
 
 from ..callbacks.base import Callback, CallbackList
 from ..callbacks.history import History
-from ..loops.base import loss_tracker
+from ..loops.base import BatchMean
 from ..loops.basic import BasicTrainingLoop
-from ..metrics import LossTracker, MetricCollection
+from ..metrics import MetricCollection
 from ..optimizers import Optimizer
 from .buckets import BucketComm, FlatLayout, ready_grads
 from .hooks import CollectiveCallbacks, HookService
@@ -174,7 +174,7 @@ class DistributedTrainingLoop(BasicTrainingLoop):
                 p.grad = g
         super()._apply_gradients()
 
-    def _reduce_states(self, loss: LossTracker, metrics: MetricCollection) -> None:
+    def _reduce_states(self, loss: BatchMean, metrics: MetricCollection) -> None:
         if self.world_size > 1:
             merge_states(self.comm, loss, metrics)
 
@@ -220,5 +220,5 @@ class DistributedTrainingLoop(BasicTrainingLoop):
         if self.rank:
             for p in self.model.parameters():
                 p.grad = None
-            self.loss_mean = loss_tracker()
+            self.loss_mean = BatchMean()
             self.metrics.reset()

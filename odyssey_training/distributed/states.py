@@ -3,10 +3,10 @@
 * :func:`check_same_parameters`, :func:`check_same_callbacks`, :func:`check_data`:
   collective checks at the start, each a clear error (the same on every rank)
   instead of a hang or a silent difference later.
-* :func:`merge_states`: the running loss and the metric states of every rank,
-  merged (``Metric.merge``: counts add, ``LossTracker`` combines with Chan's
-  formula) in rank order, so every rank computes the same epoch logs, equal to
-  one process's over the whole data.
+* :func:`merge_states`: the running loss (a weighted sum and its count) and the
+  metric states of every rank, merged in rank order (sums add; ``Metric.merge``),
+  so every rank computes the same epoch logs, equal to one process's over the
+  whole data.
 * :func:`gather_running_state`: the same merge, and the sum of the gradients
   accumulated so far, on rank 0 only, without changing any rank's own state
   (what a checkpoint taken mid-epoch or mid-accumulation holds).
@@ -14,13 +14,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..callbacks.base import CallbackList
-from ..metrics import LossTracker, MetricCollection
+from ..loops.base import BatchMean
+from ..metrics import MetricCollection
 from ..parameter import Parameter
 from .buckets import ready_grads
 from .hooks import callback_signature
@@ -92,34 +92,31 @@ def check_data(comm: Any, data: Any, what: str) -> None:
                          "(ArrayLoader(..., rank=r, world_size=N) does)")
 
 
-def _merged(trees: list[Any], loss: LossTracker,
-            metrics: MetricCollection) -> tuple[LossTracker, MetricCollection]:
+def _merged(trees: list[Any], metrics: MetricCollection) -> tuple[dict[str, Any],
+                                                                    MetricCollection]:
+    """The loss state and the metrics of every tree, merged in rank order."""
     from ..loops.base import fresh_copy
-    total = copy.deepcopy(loss)
-    total.reset()
+    loss = {"total": float(sum(float(t["loss"]["total"]) for t in trees)),
+            "count": int(sum(int(t["loss"]["count"]) for t in trees))}
     union = fresh_copy(metrics)
     for tree in trees:
-        part = copy.deepcopy(total)
-        part.reset()
-        part.load_state_dict(tree["loss"])
-        total.merge(part)
         other = fresh_copy(metrics)
         other.load_state_dict(tree["metrics"])
         union.merge(other)
-    return total, union
+    return loss, union
 
 
-def merge_states(comm: Any, loss: LossTracker, metrics: MetricCollection) -> None:
+def merge_states(comm: Any, loss: BatchMean, metrics: MetricCollection) -> None:
     """Replace ``loss`` and ``metrics`` on every rank by the merge of every rank's
     (collective; the same floating-point operations in the same order everywhere,
     so every rank holds the same values)."""
     trees = allgather_trees(comm, {"loss": loss.state_dict(), "metrics": metrics.state_dict()})
-    total, union = _merged(trees, loss, metrics)
-    loss.load_state_dict(total.state_dict())
+    total, union = _merged(trees, metrics)
+    loss.load_state_dict(total)
     metrics.load_state_dict(union.state_dict())
 
 
-def gather_running_state(comm: Any, params: Sequence[Parameter], loss: LossTracker,
+def gather_running_state(comm: Any, params: Sequence[Parameter], loss: BatchMean,
                          metrics: MetricCollection, grads: bool,
                          epoch: bool) -> dict[str, Any] | None:
     """On rank 0: ``{"grads": the sum over the ranks of each accumulated gradient
@@ -141,8 +138,8 @@ def gather_running_state(comm: Any, params: Sequence[Parameter], loss: LossTrack
     if epoch:
         trees = gather_trees(comm, {"loss": loss.state_dict(), "metrics": metrics.state_dict()})
         if root:
-            total, union = _merged(trees, loss, metrics)
-            out["epoch_state"] = {"loss": total.state_dict(), "metrics": union.state_dict()}
+            total, union = _merged(trees, metrics)
+            out["epoch_state"] = {"loss": total, "metrics": union.state_dict()}
     return out if root else None
 
 

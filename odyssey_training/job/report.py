@@ -33,6 +33,8 @@ class Summary:
     resumed_from_epoch: int | None
     run_dir: str
     files: dict[str, str] = field(default_factory=dict)   # label -> path
+    #: the inputs the model was trained on: (pixels / scale - mean) / std
+    scaling: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"

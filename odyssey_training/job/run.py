@@ -159,7 +159,7 @@ def _callbacks(config: dict[str, Any], run_dir: Path, progress: bool | None,
                               min_delta=stopping["min_delta"])
     checkpoint = ModelCheckpoint(_checkpoint_template(run_dir, saving["monitor"]),
                                  monitor=saving["monitor"], save_top_k=saving["save_top_k"],
-                                 save_last=True)
+                                 save_last=True, async_save=True)
     clock = EpochClock()
     # the bar before ThroughputMonitor: its epoch line shows the metrics, not the timings
     own = [clock, TerminateOnNaN(raise_error=True),
@@ -296,7 +296,8 @@ def _summarize(job: Job, history: Any, best_path: Path, best_epoch: int,
                    val_f1=values["f1"], seconds=seconds,
                    epoch_seconds=statistics.median(clock.seconds) if clock.seconds else 0.0,
                    epochs_this_process=len(clock.seconds), resumed_from_epoch=clock.resumed_from,
-                   run_dir=str(run_dir), files={k: str(v) for k, v in files.items()})
+                   run_dir=str(run_dir), files={k: str(v) for k, v in files.items()},
+                   scaling=dict(job.data.scaling))
 
 
 def _write_outputs(job: Job, history: Any, summary: Summary, counts: Any, out: Any) -> None:

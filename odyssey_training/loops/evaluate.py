@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ..metrics import LossTracker, MetricCollection
-from .base import as_collection, check_model, loss_tracker, scalar_logs
+from ..metrics import MetricCollection
+from .base import BatchMean, as_collection, check_model, scalar_logs
 
 __all__ = ["evaluate", "run_evaluation"]
 
 
 def run_evaluation(model: Any, data: Iterable, loss: Any, metrics: MetricCollection,
-                   callbacks: Any, reduce: Callable[[LossTracker, MetricCollection], None]
+                   callbacks: Any, reduce: Callable[[BatchMean, MetricCollection], None]
                    | None = None) -> dict[str, float]:
     """Reset ``metrics``, run every batch of ``data`` through ``model.forward(x,
     training=False)`` and return ``{"loss": batch-size-weighted mean, name: value}``
@@ -20,7 +20,7 @@ def run_evaluation(model: Any, data: Iterable, loss: Any, metrics: MetricCollect
     (or None) is given the loss tracker and the metrics before they are computed
     (a distributed loop merges the ranks' states there)."""
     metrics.reset()
-    mean = loss_tracker()
+    mean = BatchMean()
     hooks = callbacks is not None and (callbacks._calls["on_validation_batch_begin"]
                                        or callbacks._calls["on_validation_batch_end"])
     for batch, (inputs, targets) in enumerate(data):

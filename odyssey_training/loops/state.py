@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..checkpoint.rng import get_rng_state, set_rng_state
-from ..metrics import LossTracker
+from .base import BatchMean
 
 __all__ = ["LoopState"]
 
@@ -42,7 +42,7 @@ class LoopState:
         self.micro_step = 0
         self.epoch_complete = False
         self.last_lr: float | None = None     # the lr of the last optimizer step
-        self.loss_mean = LossTracker()
+        self.loss_mean = BatchMean()
         self.data_state_applied = False
         self.epoch_logs: dict[str, Any] | None = None     # the logs on_epoch_end is given
         self._resume: dict[str, Any] | None = None

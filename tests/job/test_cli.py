@@ -49,6 +49,7 @@ def test_report_and_summary(short_run):
     assert summary["model"].startswith("MLP 64-32-10")
     assert summary["optimizer"] == "AdamW (lr 0.002, weight_decay 0.05)"
     assert summary["resumed_from_epoch"] is None
+    assert summary["scaling"]["scale"] == 16.0 and summary["scaling"]["std"] > 0
     # the reported numbers are the best checkpoint's, equal to that epoch's logged values
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
     best = rows[summary["best_epoch"]]
