@@ -70,12 +70,12 @@ def kernel_assembly(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
 # The lowering modules (and llvmlite.ir) are imported only on a cache miss, so a
 # warm start pays for neither.
 def _lower(kir: KernelIR, width: int, symbol: str, target: Target) -> str:
-    from .lower_llvm import lower_kernel
+    from .lower.optimizer import lower_kernel
     return lower_kernel(kir, width, symbol, prefetch=target.prefetch_bytes)
 
 
 def _lower_sumsq(dtype: str, width: int, symbol: str) -> str:
-    from .lower_reduce import lower_sumsq
+    from .lower.norm import lower_sumsq
     return lower_sumsq(dtype, width, symbol)
 
 
@@ -142,7 +142,7 @@ class SpecProgram:
 
 def compile_sumsq(dtype: str, *, width: int | None = None,
                   target: Target | None = None) -> Kernel:
-    """The built-in sum-of-squares reduction (gradient norms); see lower_reduce."""
+    """The built-in sum-of-squares reduction (gradient norms); see lower.norm."""
     target = target or default_target()
     width = width or target.width(dtype)
 

@@ -14,7 +14,7 @@ from . import cache
 from .api import (STATS, compile_kernel, compile_sumsq, kernel_assembly, kernel_llvm_ir,
                   load_spec_file)
 from .ir import DTYPES, build_ir
-from .metric_cli import add_metric_commands
+from .metrics.cli import add_metric_commands
 from .render import module_name, relative, render_module, render_package_init
 from .spec import Spec, SpecError, standard_spec_dir
 from .target import (Target, TargetError, default_target, known_cpus, named_target,

@@ -1,7 +1,7 @@
 """A param group's native step: the pointer table, the scalar vectors and the
 kernel call, built once and reused until the tensors change.
 
-Table rows are ``[n, scalars*, p*, g*, state*...]`` (see odyssey_codegen.lower_llvm).
+Table rows are ``[n, scalars*, p*, g*, state*...]`` (see odyssey_codegen.lower.optimizer).
 Tensors larger than :data:`CHUNK` elements are cut into several rows at
 cache-line-aligned offsets so that threads can share the group (see
 :func:`odyssey_training.threads.plan_tasks`).

@@ -9,7 +9,7 @@ import pytest
 
 from odyssey_codegen.api import kernel_llvm_ir, load_spec_file
 from odyssey_codegen.ir import build_ir, verify
-from odyssey_codegen.lower_llvm import lower_kernel
+from odyssey_codegen.lower.optimizer import lower_kernel
 
 SPECS = sorted(glob.glob("specs/optimizers/*.toml"))
 FORBIDDEN = re.compile(r"\b(fast|afn|arcp|reassoc|nnan|ninf|nsz)\b")
