@@ -168,6 +168,11 @@ class Emitter:
         b.call(fn, [self.pointer(base, index, storage, b), ir.Constant(I32, 0),
                     ir.Constant(I32, 3), ir.Constant(I32, 1)])
 
+    def fence_streams(self) -> None:
+        """``sfence`` (x86): streaming stores before it are visible to other cores
+        before any store after it."""
+        self.b.call(self.intrinsic("llvm.x86.sse.sfence", ir.VoidType(), ()), [])
+
     def masked_load(self, ptr: ir.Value, mask: ir.Value, passthru: ir.Value,
                     align: int) -> ir.Value:
         """``<W x T>`` from ``ptr``: lanes where ``mask`` is false are not read
@@ -223,29 +228,80 @@ class Emitter:
         b.ret_void()
 
     def strips(self, name: str, start: ir.Value, n: ir.Value, width: int, unroll: int,
-               state: State, body: Callable[[ir.Value, int, int, State], State],
-               head: Callable[[ir.Value, int], None] | None = None) -> tuple[ir.Value, State]:
+               state: State, body: Callable[..., State],
+               head: Callable[[ir.Value, int], None] | None = None,
+               streaming: tuple[ir.Value, ...] = (), itemsize: int = 0) -> tuple[ir.Value, State]:
         """Sweep elements ``[start, n)``: a main loop of ``unroll`` vectors of
         ``width`` lanes per iteration (skipped when ``width == 1``), a one-vector
-        loop (when ``unroll > 1``), then a scalar tail.  ``body(i, lanes, u, state)``
-        emits one vector (``lanes``; 0 = a scalar) at element ``i``, the ``u``-th of its
-        iteration; ``head(i, step)`` runs first in each main-loop iteration (prefetches)."""
+        loop (when ``unroll > 1``), then a scalar tail.  ``body(i, lanes, u, state,
+        stream)`` emits one vector (``lanes``; 0 = a scalar) at element ``i``, the
+        ``u``-th of its iteration, with streaming stores when ``stream``; ``head(i,
+        step)`` runs first in each main-loop iteration (prefetches).
+
+        ``streaming``: pointers of the arrays to store non-temporally (elements of
+        ``itemsize`` bytes; stateless sweeps only).  A scalar peel first runs up to the
+        first one's vector alignment; when every one of them is aligned there, the
+        main loop streams, otherwise (arrays misaligned to each other) the plain
+        main loop runs."""
+        shapes = [("vec", width, 1)] if width > 1 and unroll > 1 else []
+        shapes.append(("tail", 0, 1))
         i = start
-        shapes = ([("main", width, unroll)] if width > 1 else []) + (
-            [("vec", width, 1)] if width > 1 and unroll > 1 else []) + [("tail", 0, 1)]
+        if width > 1 and streaming:
+            if state:
+                raise ValueError("streaming stores need a stateless sweep")
+            i = self._streaming_main(name, start, n, width, unroll, body, head, streaming,
+                                     itemsize)
+        elif width > 1:
+            shapes.insert(0, ("main", width, unroll))
         for tag, lanes, count in shapes:
-            step = max(lanes, 1) * count
-
-            def iteration(c: ir.Value, st: State, lanes=lanes, count=count, tag=tag) -> State:
-                if head is not None and tag == "main":
-                    head(c, step)
-                for u in range(count):
-                    at = self.b.add(c, self.i64(u * lanes)) if u else c
-                    st = body(at, lanes, u, st)
-                return st
-
-            i, state = self.loop(f"{name}{tag}" if name else tag, i, n, step, state, iteration)
+            i, state = self.loop(f"{name}{tag}" if name else tag, i, n, max(lanes, 1) * count,
+                                 state, self._iteration(body, head if tag == "main" else None,
+                                                        lanes, count, False))
         return i, state
+
+    def _iteration(self, body: Callable[..., State], head: Callable | None, lanes: int,
+                   count: int, stream: bool) -> Callable[[ir.Value, State], State]:
+        """One iteration of a strip loop: ``head``, then ``count`` bodies ``lanes`` apart."""
+        def iteration(c: ir.Value, st: State) -> State:
+            if head is not None:
+                head(c, max(lanes, 1) * count)
+            for u in range(count):
+                at = self.b.add(c, self.i64(u * lanes)) if u else c
+                st = body(at, lanes, u, st, stream)
+            return st
+        return iteration
+
+    def _streaming_main(self, name: str, start: ir.Value, n: ir.Value, width: int,
+                        unroll: int, body: Callable[..., State], head: Callable | None,
+                        pointers: tuple[ir.Value, ...], itemsize: int) -> ir.Value:
+        """Peel to alignment, then the streaming or the plain main loop (see :meth:`strips`)."""
+        b, vec_bytes = self.b, width * itemsize
+        mask = self.i64(vec_bytes - 1)
+        addrs = [b.ptrtoint(p, I64) for p in pointers]
+        lead = b.udiv(b.and_(b.sub(self.i64(0), addrs[0]), mask), self.i64(itemsize))
+        lead = b.select(b.icmp_signed("<", lead, n), lead, n)
+        i, _ = self.loop(f"{name}peel", start, lead, 1, {},
+                         self._iteration(body, None, 0, 1, False))
+        offset = b.mul(i, self.i64(itemsize))
+        aligned = None
+        for addr in addrs:
+            ok = b.icmp_unsigned("==", b.and_(b.add(addr, offset), mask), self.i64(0))
+            aligned = ok if aligned is None else b.and_(aligned, ok)
+        nt, plain, join = self.block(f"{name}nt"), self.block(f"{name}plain"), \
+            self.block(f"{name}joined")
+        b.cbranch(aligned, nt, plain)
+        ends = []
+        for block, tag, stream in ((nt, "ntmain", True), (plain, "main", False)):
+            self.at(block)
+            end, _ = self.loop(f"{name}{tag}", i, n, width * unroll, {},
+                               self._iteration(body, head, width, unroll, stream))
+            ends.append((end, b.block))
+            b.branch(join)
+        self.at(join)
+        end = b.phi(I64, f"{name}main_end")
+        for value, block in ends:
+            end.add_incoming(value, block)
+        return end
 
     # -- reductions -----------------------------------------------------------
     def reduce(self, op: str, vec: ir.Value) -> ir.Value:

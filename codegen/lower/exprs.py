@@ -22,11 +22,14 @@ FASTMATH = ("contract",)
 class ExprLowering:
     """Emits expressions at type ``ty`` with builder ``b`` into ``em``'s module;
     uniform subtrees come from ``uniform(node, ty)`` (computed once per row in the
-    prologue)."""
+    prologue).  ``division="reciprocal"``: ``x / u`` with ``u`` uniform becomes
+    ``x * (1 / u)``, the reciprocal computed once per row in float64."""
 
     def __init__(self, em: Emitter, b: ir.IRBuilder, ty: ir.Type,
-                 uniform: Callable[[Node, ir.Type], ir.Value], slots: set[str]):
+                 uniform: Callable[[Node, ir.Type], ir.Value], slots: set[str],
+                 division: str = "exact"):
         self.em, self.b, self.ty, self.uniform, self.slots = em, b, ty, uniform, slots
+        self.reciprocal = division == "reciprocal"
 
     def const(self, value: float) -> ir.Value:
         return Emitter.const(self.ty, value)
@@ -65,6 +68,9 @@ def lower_expr(e: ExprLowering, node: Node, env: dict[str, ir.Value]) -> ir.Valu
             if node.right.value == 1.0:
                 return x
             return e.call("sqrt", [x])
+        if node.op == "/" and e.reciprocal and is_uniform(node.right, e.slots):
+            inverse = e.uniform(Binary("/", Num(1.0), node.right), e.ty)
+            return b.fmul(e.emit(node.left, env), inverse, flags=FASTMATH)
         x, y = e.emit(node.left, env), e.emit(node.right, env)
         if node.op == "**":
             return e.call("pow", [x, y])

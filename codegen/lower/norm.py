@@ -3,9 +3,10 @@ shared :class:`~odyssey_codegen.emitter.Emitter`.
 
 ``sumsq``: ``void f(i64* table, i64 first_row, i64 end_row, double* out)`` with
 rows ``[n, x*]``; ``out[row] = sum(x[i]**2)`` accumulated in float64: the row
-is read as :data:`STREAMS` interleaved parts with one ``W``-lane accumulator
-each (more loads in flight than one stream), then the remainder, then the lanes
-are summed in order.  The result depends on the row split, never on the
+is read as ``variant.unroll`` interleaved parts with one ``W``-lane accumulator
+each (more loads in flight than one stream; each part prefetched
+``variant.prefetch`` bytes ahead), then the remainder, then the lanes are summed
+in order.  The result depends on the row split and the variant, never on the
 thread that ran the row.
 """
 
@@ -14,15 +15,16 @@ from __future__ import annotations
 from llvmlite import ir
 
 from ..emitter import F64, I64, PTR, STORAGE, Emitter, check_width
+from ..variant import Variant
 
 __all__ = ["lower_sumsq", "SUMSQ_ROW_WIDTH"]
 
 SUMSQ_ROW_WIDTH = 2
-STREAMS = 4
 _FLAGS = ("contract",)
 
 
-def lower_sumsq(dtype: str, width: int, symbol: str) -> str:
+def lower_sumsq(dtype: str, variant: Variant, symbol: str) -> str:
+    width, streams = variant.width, variant.unroll
     check_width(width)
     em = Emitter(symbol, (PTR, I64, I64, PTR))
     table, first, last, out = em.fn.args
@@ -41,23 +43,27 @@ def lower_sumsq(dtype: str, width: int, symbol: str) -> str:
         n = b.load(b.gep(table, [base], source_etype=I64), typ=I64)
         x = b.inttoptr(b.load(b.gep(table, [b.add(base, em.i64(1))], source_etype=I64),
                               typ=I64), PTR)
-        # STREAMS interleaved parts of the row, each with its own accumulator: one
-        # stream alone cannot keep enough loads in flight to reach memory bandwidth
-        part = b.mul(b.sdiv(n, em.i64(STREAMS * width)), em.i64(width))
+        # interleaved parts of the row, each with its own accumulator: one stream
+        # alone cannot keep enough loads in flight to reach memory bandwidth
+        part = b.mul(b.sdiv(n, em.i64(streams * width)), em.i64(width))
         zero = ir.Constant(vec_acc, [0.0] * width)
 
-        def streams(qi: ir.Value, accs: dict) -> dict:
-            return {f"acc{k}": square_add(acc, em.load(
-                x, em.b.add(qi, em.b.mul(part, em.i64(k))), storage, width))
-                for k, acc in enumerate(accs.values())}
+        def quad(qi: ir.Value, accs: dict) -> dict:
+            starts = [em.b.add(qi, em.b.mul(part, em.i64(k))) for k in range(streams)]
+            if variant.prefetch:
+                for at in starts:
+                    em.prefetch(x, em.b.add(at, em.i64(variant.prefetch // storage.itemsize)),
+                                storage)
+            return {f"acc{k}": square_add(acc, em.load(x, at, storage, width))
+                    for k, (at, acc) in enumerate(zip(starts, accs.values()))}
 
         _, accs = em.loop("quad", em.i64(0), part, width,
-                          {f"acc{k}": zero for k in range(STREAMS)}, streams)
+                          {f"acc{k}": zero for k in range(streams)}, quad)
         accs = list(accs.values())
         total = accs[0]
         for acc in accs[1:]:
             total = em.b.fadd(total, acc)
-        quad_end = em.b.mul(part, em.i64(STREAMS))
+        quad_end = em.b.mul(part, em.i64(streams))
         i, vec = em.loop("vec", quad_end, n, width, {"acc": total},
                          lambda i, st: {"acc": square_add(st["acc"], em.load(x, i, storage,
                                                                               width))})

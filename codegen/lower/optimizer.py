@@ -8,12 +8,15 @@ The kernel has the multi-tensor ABI::
 Each table row is ``[n, scalars, p, g, state_0, ...]`` (pointers as i64,
 already offset to the row's first element).  Per row the kernel computes every
 uniform subexpression once in float64, converts it to the compute dtype and
-splats it, then sweeps the row (:meth:`Emitter.strips`): a main loop that
-handles one 64-byte cache line of every array per iteration (``U`` vectors of
-``<W x T>``, ``U = 64 / (W * itemsize)``, at most 4) and software-prefetches
+splats it, then sweeps the row (:meth:`Emitter.strips`): a main loop of
+``U`` vectors of ``<W x T>`` per iteration (by default one 64-byte cache line of
+every array, ``U = 64 / (W * itemsize)``, at most 4) that software-prefetches
 each array it reads ``prefetch`` bytes ahead, a one-vector loop, and a
-scalar tail.  Float instructions carry only the ``contract`` fast-math flag
-(FMA formation); never ``fast``/``afn``/``arcp``/``reassoc``.
+scalar tail.  The :class:`~odyssey_codegen.variant.Variant` fixes ``W``, ``U``,
+the prefetch distance, the division form and streaming stores.  Float
+instructions carry only the ``contract`` fast-math flag (FMA formation); never
+``fast``/``afn``/``arcp``/``reassoc``: the ``reciprocal`` division form is an
+explicit multiplication by a reciprocal computed in float64, not a flag.
 
 Why the prefetch: the update is memory-bound, and one core keeps only as many
 loads in flight as its reorder window holds; an AdamW iteration is ~20 uops
@@ -33,25 +36,19 @@ from ..emitter import F64, I64, PTR, STORAGE, Emitter, check_width
 from ..expr import Name, Node, names_in, render
 from ..ir import KernelIR
 from ..spec import GRAD, PARAM
+from ..variant import Variant
 from .exprs import FASTMATH, ExprLowering, UniformLowering, lower_expr
 
-__all__ = ["FASTMATH", "lower_kernel", "ARG_TYPES", "unroll_for"]
+__all__ = ["FASTMATH", "lower_kernel", "ARG_TYPES"]
 
 ARG_TYPES = (PTR, I64, I64)
-CACHE_LINE = 64
 
 
-def unroll_for(width: int, itemsize: int) -> int:
-    """Vectors per main-loop iteration: one cache line of each array, at most 4."""
-    return max(1, min(4, CACHE_LINE // (width * itemsize)))
-
-
-def lower_kernel(kir: KernelIR, width: int, symbol: str, triple: str = "",
-                 datalayout: str = "", prefetch: int = 0) -> str:
-    """LLVM IR text of ``kir`` at SIMD ``width`` (elements), exported as ``symbol``;
-    the main loop prefetches ``prefetch`` bytes ahead (0: no prefetch)."""
+def lower_kernel(kir: KernelIR, variant: Variant, symbol: str) -> str:
+    """LLVM IR text of ``kir`` shaped as ``variant``, exported as ``symbol``."""
+    width, prefetch = variant.width, variant.prefetch
     check_width(width)
-    em = Emitter(symbol, ARG_TYPES, triple, datalayout)
+    em = Emitter(symbol, ARG_TYPES)
     table, first, last = em.fn.args
     storage = STORAGE[kir.dtype]
     elem_ty = storage.compute
@@ -90,16 +87,16 @@ def lower_kernel(kir: KernelIR, width: int, symbol: str, triple: str = "",
             cache[key] = value
             return value
 
-        def body(i: ir.Value, lanes: int, u: int, st: dict) -> dict:
+        def body(i: ir.Value, lanes: int, u: int, st: dict, stream: bool) -> dict:
             b = em.b
             ty = ir.VectorType(elem_ty, lanes) if lanes else elem_ty
             env = {name: em.load(arrays[name], i, storage, lanes, name=f"{name}_in")
                    for name in names if name in reads}
-            emitter = ExprLowering(em, b, ty, uniform, set(slots))
+            emitter = ExprLowering(em, b, ty, uniform, set(slots), variant.division)
             for a in kir.body:
                 env[a.target] = emitter.emit(a.expr, env)
             for name in kir.stores:
-                em.store(env[name], arrays[name], i, storage)
+                em.store(env[name], arrays[name], i, storage, streaming=stream)
             return st
 
         def ahead(i: ir.Value, step: int) -> None:  # read, keep in all cache levels, data
@@ -111,8 +108,11 @@ def lower_kernel(kir: KernelIR, width: int, symbol: str, triple: str = "",
         # values to the prologue, which branches to them last
         loops = em.block("loops")
         em.at(loops)
-        em.strips("", em.i64(0), n, width, unroll_for(width, storage.itemsize) if width > 1 else 1,
-                  {}, body, ahead if prefetch else None)
+        streams = tuple(arrays[name] for name in kir.stores) if variant.streaming else ()
+        em.strips("", em.i64(0), n, width, variant.unroll, {}, body, ahead if prefetch else None,
+                  streams, storage.itemsize)
+        if streams and width > 1:
+            em.fence_streams()
         pro.branch(loops)
 
     em.rows(first, last, row_body)

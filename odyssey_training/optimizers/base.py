@@ -266,7 +266,7 @@ class Optimizer:
             if kernel is None:
                 kernel = settings.kernels[dtype] = compile_kernel(
                     self.spec, settings.flags, _DTYPE_NAMES[dtype], width=self.simd_width,
-                    scale_grad=clip is not None)
+                    scale_grad=clip is not None, elements=sum(p.data.size for p in params))
             plan = self._plans.get((index, dtype))
             if plan is None or not plan.bind(kernel, params, self.num_threads):
                 first = [self._ensure_state(p, kernel.states, settings.values) for p in params]

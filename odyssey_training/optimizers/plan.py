@@ -2,9 +2,9 @@
 kernel call, built once and reused until the tensors change.
 
 Table rows are ``[n, scalars*, p*, g*, state*...]`` (see odyssey_codegen.lower.optimizer).
-Tensors larger than :data:`CHUNK` elements are cut into several rows at
-cache-line-aligned offsets so that threads can share the group (see
-:func:`odyssey_training.threads.plan_tasks`).
+Tensors larger than the kernel's ``variant.chunk`` elements (64K unless tuned)
+are cut into several rows at cache-line-aligned offsets so that threads can
+share the group (see :func:`odyssey_training.threads.plan_tasks`).
 While every tensor of the plan is at the same step (the usual case) all rows
 share one scalar vector, so a step writes a single row of float64s.
 """
@@ -21,7 +21,7 @@ import cffi
 import numpy as np
 
 from odyssey_codegen.api import Kernel
-from ..threads import (CHUNK, address, buffer_pointer, plan_tasks, point_rows, pointer_slots,
+from ..threads import (address, buffer_pointer, plan_tasks, point_rows, pointer_slots,
                        run_rows)
 
 __all__ = ["KernelPlan"]
@@ -52,16 +52,17 @@ class KernelPlan:
         # where each tensor's gradient pointer goes: its first row's word, and how
         # many rows it has (usually one)
         self._grads: list[tuple] = []         # (param, data, shape, word, rows)
-        width = kernel.row_width
+        width, chunk = kernel.row_width, kernel.variant.chunk
+        self._chunk = chunk
         for t, (param, bufs) in enumerate(zip(params, buffers)):
             d = param.data
             n, item = d.size, d.itemsize
             bases = [address(a) for a in [d, param.grad] + bufs]
             scal = address(self.scalars) + (0 if self.shared else t * self.scalars.strides[0])
             self._grads.append((param, d, d.shape, len(rows) * width + GRAD_COLUMN,
-                                -(-n // CHUNK)))
-            for begin in range(0, n, CHUNK):
-                count = min(CHUNK, n - begin)
+                                -(-n // chunk)))
+            for begin in range(0, n, chunk):
+                count = min(chunk, n - begin)
                 rows.append([count, scal] + [b + begin * item for b in bases])
                 sizes.append(count)
         self.table = np.array(rows, dtype=np.int64).reshape(len(rows), kernel.row_width)
@@ -91,6 +92,7 @@ class KernelPlan:
         reference to them: a few writes per tensor instead of a new plan.  (The
         plan holds the parameter arrays themselves, so ``is`` suffices for them.)"""
         slots, dtype, ndarray, width = self._slots, self.dtype, np.ndarray, self.kernel.row_width
+        chunk = self._chunk
         try:
             for p, data, shape, word, rows in self._grads:
                 grad = p.grad
@@ -101,7 +103,7 @@ class KernelPlan:
                 if rows == 1:
                     slots[word] = buffer_pointer(grad)
                 else:
-                    point_rows(slots, word, rows, width, grad)
+                    point_rows(slots, word, rows, width, grad, chunk)
         except ValueError:      # not C-contiguous
             return False
         return True

@@ -1,0 +1,170 @@
+"""The tuner's search: which candidates, timed how, and which one wins.
+
+For each size class the search walks the variant's dimensions one at a time
+(coordinate descent), each stage timing its candidates interleaved against the
+incumbent and keeping the fastest median:
+
+1. ``shape``: vector width (128, 256, 512 bits, up to the widest the CPU has),
+   times the division form when the kernel divides by a per-step value;
+2. ``unroll``: vectors per main-loop iteration (the norm pass: interleaved streams);
+3. ``prefetch``: none, 256, 512 or 1024 bytes ahead;
+4. ``stores``: plain or streaming (update kernels on x86);
+5. ``rows`` (``stream`` class only: small groups run in one call): how tensors
+   are cut into table rows, timed with every usable core taking tasks on
+   demand, as the runtime runs a large group.
+
+A challenger replaces the incumbent only when its median is at least
+:data:`MARGIN` faster, so that noise does not trade the default for an equal.
+Classes: ``stream`` runs on :data:`STREAM_BYTES` of arrays (more than the last
+level cache of the machines this was measured on, so memory is the limit, as
+for a large model), ``cache`` on :data:`CACHE_BYTES` with other memory touched
+before every step (a small model: its arrays come from the caches, warm or not).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ..expr import Binary, Node, children
+from ..ir import KernelIR, is_uniform
+from ..target import Target, vector_bits
+from ..variant import CHUNKS, DIVISIONS, SUMSQ_STREAMS, Variant, default_variant, unroll_for
+from .timing import Runner, Workload, interleaved, median
+from .wisdom import CLASSES, Wisdom, count, usable_cores
+
+__all__ = ["Job", "default_for", "tune_job", "divides_by_uniform", "MARGIN", "STREAM_BYTES",
+           "CACHE_BYTES"]
+
+#: a challenger must beat the incumbent's median by this fraction
+MARGIN = 0.01
+STREAM_BYTES = 256 << 20
+CACHE_BYTES = 1 << 20
+#: (max rounds, seconds per candidate) of a stage, by class
+LIMITS = {"stream": (9, 0.06), "cache": (60, 0.012)}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One kernel to tune: ``compile(variant)`` loads a candidate; ``fills`` is the
+    value of each pointer column of its rows (p, g, state...; the norm pass: x),
+    ``scalars`` its float64 scalar vector; ``divides``: it divides by a per-step
+    value (so the ``reciprocal`` form is a real candidate)."""
+    ident: str
+    kind: str
+    dtype: str
+    target: Target
+    compile: Callable[[Variant], object]
+    fills: tuple[float, ...]
+    scalars: tuple[float, ...] = ()
+    divides: bool = False
+
+    @property
+    def itemsize(self) -> int:
+        return 4 if self.dtype == "float32" else 8
+
+
+def divides_by_uniform(kir: KernelIR) -> bool:
+    """Whether some per-element expression divides by a per-step value (``x / u``
+    with ``u`` uniform, ``x`` not): the ``reciprocal`` form changes that kernel."""
+    slots = set(kir.slots)
+
+    def walk(node: Node) -> bool:
+        if is_uniform(node, slots):
+            return False
+        if isinstance(node, Binary) and node.op == "/" and is_uniform(node.right, slots):
+            return True
+        return any(walk(c) for c in children(node))
+
+    return any(walk(a.expr) for a in kir.body)
+
+
+def default_for(kind: str, dtype: str, target: Target, width: int | None = None) -> Variant:
+    """The untuned variant (what ``ODYSSEY_TUNE=0`` runs)."""
+    w = width or target.width(dtype)
+    if kind == "sumsq":
+        return Variant(w, SUMSQ_STREAMS, 0)
+    return default_variant(w, 4 if dtype == "float32" else 8, target.prefetch_bytes)
+
+
+def _stages(job: Job, cls: str) -> list[tuple[str, Callable[[Variant], list[Variant]]]]:
+    widest = vector_bits(job.target.cpu, job.target.features)[1]
+    widths = [bits // (8 * job.itemsize) for bits in (128, 256, 512) if bits <= widest]
+    divisions = DIVISIONS if job.divides else ("exact",)
+    sumsq = job.kind == "sumsq"
+
+    def shape(v: Variant) -> list[Variant]:
+        return [dataclasses.replace(v, width=w, division=d,
+                                    unroll=v.unroll if sumsq else unroll_for(w, job.itemsize))
+                for w in widths for d in divisions]
+
+    stages = [("shape", shape),
+              ("unroll", lambda v: [dataclasses.replace(v, unroll=u)
+                                    for u in ((2, 4, 8) if sumsq else (1, 2, 4))]),
+              ("prefetch", lambda v: [dataclasses.replace(v, prefetch=p)
+                                      for p in (0, 256, 512, 1024)])]
+    if not sumsq and job.target.triple.startswith(("x86_64", "i686", "i386")):
+        stages.append(("stores", lambda v: [dataclasses.replace(v, streaming=s)
+                                            for s in (False, True)]))
+    if cls == "stream":   # small groups run in one call: rows are not handed to threads
+        stages.append(("rows", lambda v: [dataclasses.replace(v, chunk=c) for c in CHUNKS]))
+    return stages
+
+
+def _workload(job: Job, cls: str) -> Workload:
+    columns = len(job.fills)
+    total = STREAM_BYTES if cls == "stream" else CACHE_BYTES
+    n = max(4096, total // (columns * job.itemsize) // 4096 * 4096)
+    return Workload(job.kind, n, job.itemsize, list(job.fills), list(job.scalars))
+
+
+def _search(job: Job, cls: str, runners: dict[int, Runner], log) -> tuple[Variant, list]:
+    """Coordinate descent over the stages for one class -> (winner, per-stage report)."""
+    work = _workload(job, cls)
+    max_rounds, per_candidate = LIMITS[cls]
+    best, report = default_for(job.kind, job.dtype, job.target), []
+    for stage, make in _stages(job, cls):
+        candidates = list(dict.fromkeys(make(best)))
+        if best not in candidates:
+            candidates.insert(0, best)
+        if len(candidates) < 2:
+            continue
+        runner = runners[max(runners)] if stage == "rows" else runners[1]
+        steps = {}
+        for v in candidates:
+            kernel = job.compile(v)
+            steps[v] = runner.step(kernel.address, job.kind, work.rows(v.chunk))
+        times = interleaved(steps, max_rounds, per_candidate * len(candidates),
+                            before=work.chill if cls == "cache" else None)
+        med = {v: median(ts) for v, ts in times.items()}
+        challenger = min(med, key=med.get)
+        if med[challenger] < med[best] * (1 - MARGIN):
+            best = challenger
+        report.append({"stage": stage, "threads": runner.threads, "elements": work.n,
+                       "rounds": len(times[best]), "choice": best.tag(),
+                       "candidates": [{"variant": v.tag(), "ns_per_element": m / work.n * 1e9}
+                                      for v, m in med.items()]})
+        if log:
+            log(cls, report[-1])
+    return best, report
+
+
+def tune_job(job: Job, log: Callable[[str, dict], None] | None = None) -> Wisdom:
+    """Measure ``job``'s candidates on this machine for every size class."""
+    start = time.perf_counter()
+    runners = {1: Runner(1)}
+    cores = usable_cores()
+    if cores > 1:
+        runners[cores] = Runner(cores)
+    try:
+        choices, report = {}, {}
+        for cls in CLASSES:
+            choices[cls], report[cls] = _search(job, cls, runners, log)
+    finally:
+        for runner in runners.values():
+            runner.close()
+    count("tuned")
+    return Wisdom(choices, time.strftime("%Y-%m-%d %H:%M:%S %z"),
+                  round(time.perf_counter() - start, 3), report)
