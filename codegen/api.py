@@ -6,6 +6,7 @@ cache when present, so a second process start compiles nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
@@ -171,8 +172,9 @@ def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
         return Kernel(address, symbol, dtype, variant.width, kir.row_width, kir.states,
                       kir.slots, variant, why)
 
-    return memoized((spec.source, spec.path, tuple(sorted(flags.items())), dtype, variant,
-                     scale_grad, target), build)
+    kernel = memoized((spec.source, spec.path, tuple(sorted(flags.items())), dtype, variant,
+                       scale_grad, target), build)
+    return kernel if kernel.why == why else dataclasses.replace(kernel, why=why)
 
 
 class SpecProgram:
@@ -231,4 +233,5 @@ def compile_sumsq(dtype: str, *, width: int | None = None, target: Target | None
                               target)
         return Kernel(address, symbol, dtype, variant.width, 2, (), (), variant, why)
 
-    return memoized(("sumsq", dtype, variant, target), build)
+    kernel = memoized(("sumsq", dtype, variant, target), build)
+    return kernel if kernel.why == why else dataclasses.replace(kernel, why=why)

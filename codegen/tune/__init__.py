@@ -71,13 +71,13 @@ def choose(ident: str, kind: str, dtype: str, target: Target, width: int | None,
            elements: int, footprint: int, job: Callable[[], Job]) -> tuple[Variant, str]:
     """(variant, why) for one kernel and a group of ``elements`` values whose
     arrays take ``footprint`` bytes (0: unknown, the ``stream`` choice)."""
-    default = default_for(kind, dtype, target, width)
+    default, enabled = default_for(kind, dtype, target, width), tune_mode()
     if width:
         return default, f"simd_width={width}: the default shape at that width, never tuned"
     pinned = _pinned()
     if pinned:
         return default, f"{pinned} is set: the default shape with it, never tuned"
-    if not tune_mode():
+    if not enabled:
         return default, "ODYSSEY_TUNE=0: the default shape, never tuned"
     if not target.is_host():
         return default, (f"compiled for {target.cpu}, not this machine: the default shape "

@@ -10,8 +10,8 @@ from typing import Callable
 
 from ..ir import DTYPES
 from ..spec import SpecError
-from ..target import TargetError, default_target
-from . import Job, STATS, tune
+from ..target import TargetError, default_target, vector_bits
+from . import Job, tune
 from .wisdom import CLASSES, usable_cores
 
 __all__ = ["add_tune_command", "print_wisdom"]
@@ -58,13 +58,15 @@ def cmd_tune(args: argparse.Namespace, resolve: Callable[[str], Path],
     if args.norm or not args.specs:
         jobs += [(f"norm pass (sum of squares) {dtype}", sumsq_job(dtype, target))
                  for dtype in args.dtype]
-    print(f"target: {target.cpu}, {usable_cores()} usable core(s), widest vectors "
-          f"{target.vector_bits}-bit by default; ODYSSEY_TUNE=0 runs the default shapes")
-    start = time.perf_counter()
+    widest = vector_bits(target.cpu, target.features)[1]
+    print(f"target: {target.cpu}, {usable_cores()} usable core(s), {target.vector_bits}-bit "
+          f"vectors by default, {widest}-bit widest; ODYSSEY_TUNE=0 runs the default shapes")
+    start, measured_now = time.perf_counter(), 0
     for title, job in jobs:
         result, measured = tune(job, force=args.force)
+        measured_now += measured
         print_wisdom(title, job, result, measured)
-    print(f"{STATS['tuned']} kernel(s) measured, {len(jobs) - STATS['tuned']} from wisdom, "
+    print(f"{measured_now} kernel(s) measured, {len(jobs) - measured_now} from wisdom, "
           f"{time.perf_counter() - start:.1f} s")
     return 0
 
