@@ -40,16 +40,18 @@ def cmd_tune(args: argparse.Namespace, resolve: Callable[[str], Path],
         raise TargetError(f"ODYSSEY_TARGET_CPU={target.cpu}: the tuner times only the machine "
                           "it runs on; unset it to tune")
     paths = [resolve(s) for s in args.specs] if args.specs else standard()
+    specs = [load_spec_file(path) for path in paths]
+    settings = dict(item.partition("=")[::2] for item in args.flag)
+    for name in settings:        # a flag applies to the specs that have it
+        if not any(name in spec.flag_names for spec in specs):
+            raise SpecError(specs[0].path, None, "unknown flag", name,
+                            ", ".join(sorted({f for spec in specs for f in spec.flag_names})))
     jobs: list[tuple[str, Job]] = []
-    for path in paths:
-        spec = load_spec_file(path)
+    for spec in specs:
         values = {h.name: h.default for h in spec.hypers}
         flags = SpecProgram(spec).flags(values)
-        for item in args.flag:
-            name, _, value = item.partition("=")
-            if name not in flags:
-                raise SpecError(spec.path, None, "unknown flag", name, ", ".join(flags))
-            flags[name] = value.lower() in ("1", "true", "yes", "")
+        flags.update({name: value.lower() in ("1", "true", "yes", "")
+                      for name, value in settings.items() if name in flags})
         shown = " ".join(f"{k}={int(v)}" for k, v in flags.items())
         for dtype in args.dtype:
             for clip in (False, True) if args.clip else (False,):
@@ -79,7 +81,8 @@ def add_tune_command(sub: "argparse._SubParsersAction", resolve: Callable[[str],
                    "standard spec and the norm pass)")
     t.add_argument("--dtype", nargs="+", choices=DTYPES, default=["float32"])
     t.add_argument("--flag", action="append", default=[], metavar="NAME=VALUE",
-                   help="a flag of the variant to tune (default: the spec's defaults)")
+                   help="a flag of the variant to tune, for the specs that have it "
+                   "(default: the spec's defaults)")
     t.add_argument("--clip", action="store_true", help="also the max_grad_norm variants")
     t.add_argument("--norm", action="store_true", help="also the norm pass (with SPECs)")
     t.add_argument("--force", action="store_true", help="measure again even with wisdom")
