@@ -13,8 +13,10 @@ incumbent and keeping the fastest median:
    are cut into table rows, timed with every usable core taking tasks on
    demand, as the runtime runs a large group.
 
-A challenger replaces the incumbent only when its median is at least
-:data:`MARGIN` faster, so that noise does not trade the default for an equal.
+A challenger replaces the incumbent only when the median over rounds of its time
+over the incumbent's in the same round is below ``1 -`` :data:`MARGIN`: a slow
+phase of a shared machine slows both alike and cancels out, and noise does not
+trade the incumbent for an equal.
 Classes: ``stream`` runs on :data:`STREAM_BYTES` of arrays (more than the last
 level cache of the machines this was measured on, so memory is the limit, as
 for a large model), ``cache`` on :data:`CACHE_BYTES` with other memory touched
@@ -42,8 +44,8 @@ __all__ = ["Job", "default_for", "tune_job", "divides_by_uniform", "MARGIN", "ST
 MARGIN = 0.01
 STREAM_BYTES = 256 << 20
 CACHE_BYTES = 1 << 20
-#: (max rounds, seconds per candidate) of a stage, by class
-LIMITS = {"stream": (9, 0.06), "cache": (60, 0.012)}
+#: (min rounds, max rounds, seconds per candidate) of a stage, by class
+LIMITS = {"stream": (5, 9, 0.06), "cache": (10, 60, 0.012)}
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def _workload(job: Job, cls: str) -> Workload:
 def _search(job: Job, cls: str, runners: dict[int, Runner], log) -> tuple[Variant, list]:
     """Coordinate descent over the stages for one class -> (winner, per-stage report)."""
     work = _workload(job, cls)
-    max_rounds, per_candidate = LIMITS[cls]
+    min_rounds, max_rounds, per_candidate = LIMITS[cls]
     best, report = default_for(job.kind, job.dtype, job.target), []
     for stage, make in _stages(job, cls):
         candidates = list(dict.fromkeys(make(best)))
@@ -136,11 +138,15 @@ def _search(job: Job, cls: str, runners: dict[int, Runner], log) -> tuple[Varian
         for v in candidates:
             kernel = job.compile(v)
             steps[v] = runner.step(kernel.address, job.kind, work.rows(v.chunk))
-        times = interleaved(steps, max_rounds, per_candidate * len(candidates),
+        times = interleaved(steps, min_rounds, max_rounds, per_candidate * len(candidates),
                             before=work.chill if cls == "cache" else None)
         med = {v: median(ts) for v, ts in times.items()}
-        challenger = min(med, key=med.get)
-        if med[challenger] < med[best] * (1 - MARGIN):
+        # each candidate against the incumbent timed in the same round: a slow phase
+        # of a shared machine slows both and cancels out of the ratio
+        paired = {v: median([a / b for a, b in zip(ts, times[best])])
+                  for v, ts in times.items()}
+        challenger = min(paired, key=paired.get)
+        if paired[challenger] < 1 - MARGIN:
             best = challenger
         report.append({"stage": stage, "threads": runner.threads, "elements": work.n,
                        "rounds": len(times[best]), "choice": best.tag(),

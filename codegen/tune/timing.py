@@ -117,9 +117,9 @@ class Runner:
         return run
 
 
-def interleaved(steps: dict[str, Callable[[], None]], rounds: int, seconds: float,
+def interleaved(steps: dict, min_rounds: int, rounds: int, seconds: float,
                 before: Callable[[], None] | None = None, seed: int = 0) -> dict[str, list[float]]:
-    """Times of each step over interleaved rounds: at least 3 rounds, at most
+    """Times of each step over interleaved rounds: at least ``min_rounds``, at most
     ``rounds``, and no new round after ``seconds``.  ``before`` runs untimed before
     every step."""
     order = list(steps)
@@ -135,7 +135,7 @@ def interleaved(steps: dict[str, Callable[[], None]], rounds: int, seconds: floa
             t0 = clock()
             steps[name]()
             times[name].append(clock() - t0)
-        if r + 1 >= 3 and clock() - start > seconds:
+        if r + 1 >= min_rounds and clock() - start > seconds:
             break
     return times
 

@@ -88,7 +88,7 @@ def test_every_benchmarked_kernel_is_tuned_before_timing(monkeypatch, tmp_path):
     monkeypatch.setenv("ODYSSEY_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(search, "STREAM_BYTES", 1 << 18)
     monkeypatch.setattr(search, "CACHE_BYTES", 1 << 15)
-    monkeypatch.setattr(search, "LIMITS", {"stream": (3, 0.0), "cache": (3, 0.0)})
+    monkeypatch.setattr(search, "LIMITS", {"stream": (3, 3, 0.0), "cache": (3, 3, 0.0)})
     before = STATS["tuned"]
     rows = variants.prepare(["adamw"], ["float32"], log=lambda line: None)
     assert set(rows) == {"adamw float32", "adamw float32 same-traffic roofline",

@@ -31,7 +31,7 @@ def tuning(monkeypatch, tmp_path):
     monkeypatch.setenv("ODYSSEY_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(search, "STREAM_BYTES", 1 << 18)
     monkeypatch.setattr(search, "CACHE_BYTES", 1 << 15)
-    monkeypatch.setattr(search, "LIMITS", {"stream": (3, 0.0), "cache": (3, 0.0)})
+    monkeypatch.setattr(search, "LIMITS", {"stream": (3, 3, 0.0), "cache": (3, 3, 0.0)})
     return tmp_path
 
 
