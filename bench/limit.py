@@ -12,7 +12,9 @@ threads) on one large group, interleaved, medians.
 
 ``ours GB/s / limit GB/s`` then says how close a step comes to memory speed,
 and what bounds it: ``bandwidth`` (within :data:`BANDWIDTH_BOUND` of the limit)
-or ``arithmetic`` (the update's instructions, not memory, set the pace).
+or ``arithmetic`` (the update's instructions, not memory, set the pace); a group
+small enough to stay in the caches (LeNet-5) is marked ``caches``: memory speed
+is not its limit.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from .roofline import roofline_spec, traffic_bytes
 __all__ = ["TRIAD_SPEC", "limit_variants", "measure_limit", "BANDWIDTH_BOUND", "bound"]
 
 BANDWIDTH_BOUND = 0.9
+#: groups whose arrays fit this many bytes run from the caches (LeNet-5: ~1 MiB)
+CACHE_BYTES = 8 << 20
 #: elements per array of the limit's group (f32: 128 MiB per array, beyond the LLCs here)
 ELEMENTS = 1 << 25
 TRIAD_SPEC = """
@@ -122,6 +126,9 @@ def measure_limit(opt: str, dtype: str, threads: int, time_group, rng,
             "candidates": dict(sorted(gbps.items(), key=lambda kv: -kv[1]))}
 
 
-def bound(fraction: float) -> str:
-    """What limits a step that reaches ``fraction`` of the measured limit."""
+def bound(fraction: float, footprint: int = 0) -> str:
+    """What limits a step that reaches ``fraction`` of the measured limit; a group
+    whose arrays (``footprint`` bytes) fit the caches is not held to memory speed."""
+    if 0 < footprint <= CACHE_BYTES:
+        return "caches"
     return "bandwidth" if fraction >= BANDWIDTH_BOUND else "arithmetic"

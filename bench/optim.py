@@ -214,8 +214,9 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
     result["gbps"] = {k: traffic / medians[k] / 1e9 for k in ("ours", "roofline") if k in medians}
     if mem_limit:
         fraction = result["gbps"]["ours"] / mem_limit["gbps"]
+        footprint = C.memory_arrays(opt, "ours") * n * itemsize
         result["limit"] = {"gbps": mem_limit["gbps"], "kernel": mem_limit["kernel"],
-                           "fraction": fraction, "bound": limit.bound(fraction)}
+                           "fraction": fraction, "bound": limit.bound(fraction, footprint)}
     return result
 
 

@@ -163,7 +163,8 @@ def _limits(results: dict) -> list[str]:
              "(same-traffic loops at every width, prefetch none/512 B, plain and non-temporal "
              "stores, unroll 1 and 4, and a STREAM triad; `bench/limit.py`), one group of "
              f"{rows[0]['elements']:,} elements, through the same runtime. A step at >= 90 % of "
-             "it is bound by bandwidth, below by arithmetic.", "",
+             "it is bound by bandwidth, below by arithmetic; a group whose arrays fit the "
+             "caches (LeNet-5) runs faster than memory and is marked `caches`.", "",
              "| optimizer | dtype | thr | limit GB/s | fastest kernel |", "|---|---|---|---|---|"]
     lines += [f"| {r['optimizer']} | {r['dtype']} | {r['threads']} | {r['gbps']:.1f} | "
               f"{r['kernel']} |" for r in rows]

@@ -145,11 +145,11 @@ def _search(job: Job, cls: str, runners: dict[int, Runner], log) -> tuple[Varian
         # of a shared machine slows both and cancels out of the ratio
         paired = {v: median([a / b for a, b in zip(ts, times[best])])
                   for v, ts in times.items()}
-        challenger = min(paired, key=paired.get)
+        challenger, gain = min(paired, key=paired.get), 1.0
         if paired[challenger] < 1 - MARGIN:
-            best = challenger
+            best, gain = challenger, 1 / paired[challenger]
         report.append({"stage": stage, "threads": runner.threads, "elements": work.n,
-                       "rounds": len(times[best]), "choice": best.tag(),
+                       "rounds": len(times[best]), "choice": best.tag(), "speedup": gain,
                        "candidates": [{"variant": v.tag(), "ns_per_element": m / work.n * 1e9}
                                       for v, m in med.items()]})
         if log:

@@ -108,3 +108,4 @@ def test_the_memory_limit_is_the_best_of_several_streaming_kernels():
     shapes = " ".join(found["candidates"])
     assert "-nt-" in shapes and "-plain-" in shapes and "p0-" in shapes and "p512-" in shapes
     assert limit.bound(0.95) == "bandwidth" and limit.bound(0.5) == "arithmetic"
+    assert limit.bound(1.3, footprint=1 << 20) == "caches"
