@@ -7,7 +7,8 @@ incumbent and keeping the fastest median:
 1. ``shape``: vector width (128, 256, 512 bits, up to the widest the CPU has),
    times the division form when the kernel divides by a per-step value;
 2. ``unroll``: vectors per main-loop iteration (the norm pass: interleaved streams);
-3. ``prefetch``: none, 256, 512 or 1024 bytes ahead;
+3. ``prefetch``: none, 256, 512, 1024 or 2048 bytes ahead (the norm pass, one
+   read stream per part: up to 4096);
 4. ``stores``: plain or streaming (update kernels on x86);
 5. ``rows`` (``stream`` class only: small groups run in one call): how tensors
    are cut into table rows, timed with every usable core taking tasks on
@@ -105,8 +106,8 @@ def _stages(job: Job, cls: str) -> list[tuple[str, Callable[[Variant], list[Vari
     stages = [("shape", shape),
               ("unroll", lambda v: [dataclasses.replace(v, unroll=u)
                                     for u in ((2, 4, 8) if sumsq else (1, 2, 4))]),
-              ("prefetch", lambda v: [dataclasses.replace(v, prefetch=p)
-                                      for p in (0, 256, 512, 1024)])]
+              ("prefetch", lambda v: [dataclasses.replace(v, prefetch=p) for p in (
+                  (0, 512, 1024, 2048, 4096) if sumsq else (0, 256, 512, 1024, 2048))])]
     if not sumsq and job.target.triple.startswith(("x86_64", "i686", "i386")):
         stages.append(("stores", lambda v: [dataclasses.replace(v, streaming=s)
                                             for s in (False, True)]))

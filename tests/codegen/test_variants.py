@@ -122,7 +122,7 @@ def test_prefetch_distance_changes_no_bit(monkeypatch):
     hyper = {"lr": 0.01, "weight_decay": 0.1}
     base = default_for("update", "float32", default_target())
     results = []
-    for p in (0, 256, 1024):
+    for p in (0, 256, 1024, 2048, 4096):
         force(monkeypatch, AdamW, hyper, "float32", dataclasses.replace(base, prefetch=p))
         results.append(run(AdamW, hyper, "float32", params, grads)[0])
     for other in results[1:]:
