@@ -33,11 +33,13 @@ from odyssey_codegen.target import vector_bits
 from odyssey_codegen.tune.search import default_for
 from odyssey_codegen.variant import unroll_for
 from odyssey_training import optimizers as ours_mod
+from odyssey_training.optimizers import Optimizer
 from odyssey_training.optimizers.plan import KernelPlan
 
-from .roofline import roofline_spec, traffic_bytes
+from .roofline import roofline_class, roofline_spec, traffic_bytes
 
-__all__ = ["TRIAD_SPEC", "limit_variants", "measure_limit", "BANDWIDTH_BOUND", "bound"]
+__all__ = ["TRIAD_SPEC", "limit_variants", "measure_limit", "BANDWIDTH_BOUND", "bound",
+           "moved_bytes", "limit_contender"]
 
 BANDWIDTH_BOUND = 0.9
 #: groups whose arrays fit this many bytes run from the caches (LeNet-5: ~1 MiB)
@@ -106,24 +108,40 @@ def measure_limit(opt: str, dtype: str, threads: int, time_group, rng,
     arrays.update({name: np.full(elements, 1e-3, dtype=dtype) for name in kir_states})
     arrays["c"] = arrays[kir_states[0]] if kir_states else arrays["g"]
     same = traffic_bytes(spec, flags, elements, item)
-    items, nbytes = [], {}
+    items, nbytes, variants = [], {}, {}
     for v in limit_variants(dtype):
         label = f"same-traffic {v.tag()}"
         step, hold = _plan_step(roof, flags, dtype, v, arrays, threads, roof_values)
         items.append(C.Contender(label, step, [hold]))
-        nbytes[label] = same
+        nbytes[label], variants[label] = same, v
         if v.prefetch == 0 and v.unroll == unroll_for(v.width, item):   # width x stores
             label = f"triad {v.tag()}"
             step, hold = _plan_step(triad, {}, dtype, v, arrays, threads, {"lr": 0.0})
             items.append(C.Contender(label, step, [hold]))
-            nbytes[label] = 3 * elements * item
+            nbytes[label], variants[label] = 3 * elements * item, v
     times = time_group(items, (3, 15, seconds), rng)
     del items, arrays
     gc.collect()
     gbps = {k: nbytes[k] / float(np.median(ts)) / 1e9 for k, ts in times.items()}
     best = max(gbps, key=gbps.get)
     return {"gbps": gbps[best], "kernel": best, "elements": elements, "threads": threads,
+            "variant": variants[best].to_dict(), "triad": best.startswith("triad"),
             "candidates": dict(sorted(gbps.items(), key=lambda kv: -kv[1]))}
+
+
+def moved_bytes(found: dict, traffic: int, n: int, itemsize: int) -> int:
+    """Bytes the limit kernel ``found`` moves over ``n`` values (``traffic``: the
+    optimizer's own; the triad: three arrays, as STREAM counts them)."""
+    return 3 * n * itemsize if found["triad"] else traffic
+
+
+def limit_contender(found: dict, ours_cls: type, kwargs: dict, params: list, threads: int):
+    """The limit kernel ``found`` as an optimizer over ``params`` (the case's shapes)."""
+    variant = Variant.from_dict(found["variant"])
+    if found["triad"]:
+        cls = type("Triad", (Optimizer,), {"spec": _triad_spec(), "__module__": __name__})
+        return cls(params, num_threads=threads, variant=variant)
+    return roofline_class(ours_cls)(params, num_threads=threads, variant=variant, **kwargs)
 
 
 def bound(fraction: float, footprint: int = 0) -> str:

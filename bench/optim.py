@@ -87,12 +87,12 @@ def plan_groups(names: list[str], opt: str, n: int, itemsize: int,
     slowest step, and the close ratios (roofline, torch fused, DeepSpeed,
     clipping) need many rounds."""
     size = {c: C.memory_arrays(opt, c) * n * itemsize for c in names}
-    fixed = ("ours", "roofline", "ours_clip", "torch_clip_fused")
+    fixed = ("ours", "roofline", "limit", "ours_clip", "torch_clip_fused")
     units = [[c] for c in names if c not in fixed and c not in SLOW]
     clip = [c for c in ("ours_clip", "torch_clip_fused") if c in names]
     if clip:
         units.append(clip)
-    groups = [["ours"] + (["roofline"] if "roofline" in names else [])]
+    groups = [["ours"] + [c for c in ("roofline", "limit") if c in names]]
     slow_groups: list[list[str]] = []
     for unit in units + [[c] for c in names if c in SLOW]:
         pool = slow_groups if unit[0] in SLOW else groups
@@ -154,7 +154,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
     if C.has_torch():
         import torch
         torch.set_num_threads(threads)
-    names = C.available(opt, dtype)
+    names = C.available(opt, dtype) + (["limit"] if mem_limit else [])
     budget = settings.memory_gib * 2**30 - n * itemsize
     groups = plan_groups(names, opt, n, itemsize, budget)
     norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
@@ -173,7 +173,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
         items = []
         for name in group:
             try:
-                items.append(C.build(name, opt, sets, threads, max_norm))
+                items.append(C.build(name, opt, sets, threads, max_norm, mem_limit))
             except Exception as exc:  # a peer that fails must not stop the bench
                 if name == "ours":
                     raise
@@ -181,6 +181,12 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
         times = _time_group(items, limits, rng)
         del items
         paired.update(paired_ratios(times))
+        if "limit" in times:   # our bandwidth over the limit kernel's, round by round
+            moved = limit.moved_bytes(mem_limit, C.traffic(opt, n, itemsize), n, itemsize)
+            share = (C.traffic(opt, n, itemsize) * np.array(times["limit"])
+                     / (moved * np.array(times["ours"][:len(times["limit"])])))
+            limit_share = [float(q) for q in np.percentile(share, [25, 50, 75])]
+            limit_gbps = moved / float(np.median(times["limit"])) / 1e9
         gc.collect()
         ours_by_group.append(float(np.median(times["ours"])))
         rounds.append(len(times["ours"]))
@@ -192,7 +198,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
                 group_of[name] = gi
     medians["ours"] = ours_by_group[0]
     speedup = {name: paired[name, "ours"][1] for name in medians
-               if name not in ("ours", "roofline", "ours_clip", "torch_clip_fused")}
+               if name not in ("ours", "roofline", "limit", "ours_clip", "torch_clip_fused")}
     result = {
         "optimizer": opt, "dtype": dtype, "threads": threads, "shapes": shape_name,
         "tensors": len(grads), "numel": n, "groups": groups, "rounds": rounds,
@@ -213,10 +219,12 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
     result["traffic_bytes"] = traffic
     result["gbps"] = {k: traffic / medians[k] / 1e9 for k in ("ours", "roofline") if k in medians}
     if mem_limit:
-        fraction = result["gbps"]["ours"] / mem_limit["gbps"]
+        fraction = limit_share
         footprint = C.memory_arrays(opt, "ours") * n * itemsize
-        result["limit"] = {"gbps": mem_limit["gbps"], "kernel": mem_limit["kernel"],
-                           "fraction": fraction, "bound": limit.bound(fraction, footprint)}
+        result["limit"] = {"gbps": limit_gbps, "kernel": mem_limit["kernel"],
+                           "gbps_alone": mem_limit["gbps"], "fraction": fraction[1],
+                           "quartiles": [fraction[0], fraction[2]],
+                           "bound": limit.bound(fraction[1], footprint)}
     return result
 
 

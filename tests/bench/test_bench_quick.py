@@ -107,5 +107,12 @@ def test_the_memory_limit_is_the_best_of_several_streaming_kernels():
         found["candidates"].values()) and found["kernel"] in found["candidates"]
     shapes = " ".join(found["candidates"])
     assert "-nt-" in shapes and "-plain-" in shapes and "p0-" in shapes and "p512-" in shapes
+    settings = optim.Settings(shapes=["tiny"], dtypes=["float32"], threads=[1],
+                              optimizers=["sgd_momentum"], quick=True, startup=False)
+    grads = optim.make_grads("tiny", "float32")
+    case = optim.run_case("sgd_momentum", "float32", 1, "tiny", grads, settings,
+                          np.random.default_rng(0), found)
+    assert "limit" in case["median_s"] and case["limit"]["fraction"] > 0
+    assert case["limit"]["bound"] == "caches" and case["limit"]["gbps"] > 0
     assert limit.bound(0.95) == "bandwidth" and limit.bound(0.5) == "arithmetic"
     assert limit.bound(1.3, footprint=1 << 20) == "caches"
