@@ -30,7 +30,7 @@ from odyssey_codegen.api import (SpecProgram, Variant, compile_kernel, default_t
                                  load_spec_text)
 from odyssey_codegen.ir import build_ir
 from odyssey_codegen.target import vector_bits
-from odyssey_codegen.tune.search import default_for
+from odyssey_codegen.tune import default_for
 from odyssey_codegen.variant import unroll_for
 from odyssey_training import optimizers as ours_mod
 from odyssey_training.optimizers import Optimizer

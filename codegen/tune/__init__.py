@@ -32,7 +32,7 @@ from typing import Callable
 from ..target import Target, TargetError, simd_bits_from_env
 from ..variant import Variant
 from . import wisdom
-from .search import Job, default_for, divides_by_uniform, tune_job
+from .job import Job, default_for, divides_by_uniform
 from .wisdom import STATS, Wisdom
 
 __all__ = ["choose", "tune", "Job", "STATS", "default_for", "divides_by_uniform", "tune_mode", "size_class",
@@ -102,6 +102,7 @@ def tune(job: Job, log: Callable[[str, dict], None] | None = None,
         found = wisdom.load(job.ident, job.kind, job.dtype, job.target)
         if found is not None:
             return found, False
+    from .search import tune_job   # the timing harness, only when measuring
     result = tune_job(job, log)
     wisdom.store(job.ident, job.kind, job.dtype, job.target, result)
     return result, True

@@ -16,7 +16,7 @@ import odyssey_training as ot
 from odyssey_codegen import cache, cli
 from odyssey_codegen.api import (compile_kernel, compile_sumsq, default_target, kernel_variant,
                                  load_spec_file, load_spec_text, sumsq_job, tune_job_for)
-from odyssey_codegen.tune import (AUTO_TUNE_ELEMENTS, STATS, choose, search, tune,
+from odyssey_codegen.tune import (AUTO_TUNE_ELEMENTS, STATS, choose, default_for, search, tune,
                                   wait_background, wisdom)
 from odyssey_codegen.variant import Variant
 from odyssey_training.optimizers import AdamW, Optimizer
@@ -113,7 +113,7 @@ def test_no_timing_when_tuning_is_off_or_settings_are_explicit(tuning, monkeypat
     before = counts()
     monkeypatch.setenv("ODYSSEY_TUNE", "0")
     variant, why = kernel_variant(LION, {}, "float32", elements=AUTO_TUNE_ELEMENTS * 4)
-    assert variant == search.default_for("update", "float32", default_target())
+    assert variant == default_for("update", "float32", default_target())
     assert why.startswith("ODYSSEY_TUNE=0")
     monkeypatch.setenv("ODYSSEY_TUNE", "1")
     assert kernel_variant(LION, {}, "float32", width=4)[0].width == 4
@@ -143,7 +143,7 @@ def test_a_large_group_tunes_once_in_the_background(tuning):
     opt.step()
     kernel = next(iter(opt._settings[0].kernels.values()))
     assert "tuning in the background" in kernel.why
-    assert kernel.variant == search.default_for("update", "float32", default_target())
+    assert kernel.variant == default_for("update", "float32", default_target())
     wait_background(timeout=120)
     assert delta(before)["background"] == 1 and delta(before)["tuned"] == 1
     opt.step()                                  # this process keeps its kernel...

@@ -17,7 +17,7 @@ import odyssey_training as ot
 from odyssey_codegen.api import default_target, kernel_llvm_ir, tune_job_for
 from odyssey_codegen.target import vector_bits
 from odyssey_codegen.tune import wisdom
-from odyssey_codegen.tune.search import default_for
+from odyssey_codegen.tune import default_for
 from odyssey_codegen.variant import CHUNKS, Variant
 from odyssey_training.optimizers import SGD, Adagrad, Adam, AdamW, Lion, RMSprop
 
