@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["machine_info", "git_state", "machine_key", "FEATURES"]
+__all__ = ["machine_info", "git_state", "machine_key", "machine_kind", "FEATURES"]
 
 #: CPU features shown in the machine's section (those the kernels can use)
 FEATURES = ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512bf16",
@@ -59,6 +59,17 @@ def machine_key(machine: dict) -> str:
     isa = "avx512" if machine.get("avx512") else ("avx2" if "avx2" in machine.get(
         "features", ["avx2"]) else "sse")
     return f"{machine['llvm_cpu']}-{isa}"
+
+
+def machine_kind(machine: dict) -> str:
+    """The vector ISA in words, with the generation the features imply (a VM's CPU
+    model name and LLVM's name from CPUID can both be generic or wrong)."""
+    have = set(machine.get("features", []))
+    if {"amx-tile", "avx512fp16"} <= have:
+        return "AVX-512 + AMX (Sapphire Rapids class: AMX, AVX512-FP16, AVX512-BF16)"
+    if "avx512f" in have:
+        return "AVX-512"
+    return "AVX2" if "avx2" in have else "SSE"
 
 
 def git_state() -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .machine import git_state, machine_info, machine_key
+from .machine import git_state, machine_info, machine_key, machine_kind
 from .shapes import MODELS, numel
 from .targets import evaluate_targets, fmt_target
 
@@ -175,9 +175,8 @@ def markdown(results: dict) -> str:
     m = results["machine"]
     begin, end = markers(machine_key(m))
     peers = results.get("peers", {})
-    isa = "AVX-512" if m.get("avx512") else "AVX2"
-    lines = [begin, f"## {m['cpu_model']} (LLVM `{m['llvm_cpu']}`, {isa}): optimizer step "
-             "benchmark (`bench/optim.py`)", "",
+    lines = [begin, f"## {m['cpu_model']} (LLVM `{m['llvm_cpu']}`, {machine_kind(m)}): "
+             "optimizer step benchmark (`bench/optim.py`)", "",
              f"- command: `{results['command']}`", f"- date: {results['date']}",
              f"- code: {results.get('git') or 'unknown'}",
              f"- machine: {m['cpu_model']}, {m['cores']} usable cores, "

@@ -51,7 +51,7 @@ def prepare(opts: list[str], dtypes: list[str], force: bool = False, log=print) 
         result, measured = tune(job, force=force)
         item = np.dtype(job.dtype).itemsize
         stream = result.report["stream"]
-        why = (f"measured {'now' if measured else result.date} in {result.seconds:.1f} s; "
+        why = (f"measured {result.date[:16]} in {result.seconds:.1f} s; "
                f"large groups: {_speedup(stream)} at 1 thread")
         rows[name] = {"stream": result.choices["stream"].describe(item),
                       "cache": result.choices["cache"].describe(item), "why": why,
