@@ -34,6 +34,7 @@ __all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "ker
 STATS = jit.STATS
 _memo: dict[tuple, "Kernel"] = {}
 _memo_lock = threading.Lock()
+os.register_at_fork(after_in_child=lambda: globals().update(_memo_lock=threading.Lock()))
 
 
 @dataclass(frozen=True)

@@ -188,3 +188,17 @@ def test_choose_for_another_cpu_never_times(tuning):
     assert "not this machine" in why and delta(before) == {k: 0 for k in STATS}
     assert isinstance(variant, Variant)
     compile_kernel(LION, {}, "float32", target=other)
+
+
+def test_a_forked_child_is_not_stuck_on_the_parents_compile_lock():
+    """The background tuner compiles in a thread; a fork at that moment must not
+    leave the child a held lock that no thread of the child will release."""
+    import os
+
+    from odyssey_codegen import jit
+    with jit._lock:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if jit._lock.acquire(timeout=5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
