@@ -109,10 +109,14 @@ def _torch_thread_note(results: dict) -> list[str]:
            if len(v) > 1 and v[max(v)] > 1.5 * v[min(v)]]
     if not bad:
         return []
+    passive = results["machine"].get("omp_wait_policy", "") == "PASSIVE"
+    why = ("With OMP_WAIT_POLICY=PASSIVE its OpenMP workers sleep between ops and a small "
+           "step pays for waking them; under load they are also starved by other processes"
+           if passive else "Its OpenMP workers were starved by other processes")
     return [f"**torch with {max(c['threads'] for c in results['cases'])} threads was slower "
-            f"than with 1** (fused step time ratio) in: {', '.join(bad)}. Its OpenMP workers "
-            "were starved by other processes, so those multi-threaded ratios against torch "
-            "overstate our lead and their PASSes should not be trusted.", ""]
+            f"than with 1** (fused step time ratio) in: {', '.join(bad)}. {why}, so those "
+            "multi-threaded ratios against torch overstate our lead and their PASSes should "
+            "not be trusted.", ""]
 
 
 def _load_note(results: dict) -> list[str]:
