@@ -90,6 +90,8 @@ def tune_job_for(spec: Spec, flags: Mapping[str, bool], dtype: str, scale_grad: 
 
 
 def _symbol(kir: KernelIR, variant: Variant, target: Target) -> tuple[str, str]:
+    if variant.streaming and not target.triple.startswith(("x86_64", "i386", "i686")):
+        raise ValueError(f"streaming stores need an x86 target (sfence), not {target.triple}")
     digest = hashlib.sha256(f"{kir.text()}\nvariant={variant.tag()}\n{target.key()}"
                             .encode()).hexdigest()
     return digest, f"ody_{kir.spec_name}_{kir.dtype}_w{variant.width}_{digest[:16]}"

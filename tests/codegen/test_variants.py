@@ -159,3 +159,10 @@ def test_impossible_variants_are_refused(bad):
     fields = dict(width=8, unroll=2, prefetch=512) | bad
     with pytest.raises(ValueError, match="variant"):
         Variant(**fields)
+
+
+def test_streaming_stores_need_an_x86_target():
+    target = dataclasses.replace(default_target(), triple="aarch64-unknown-linux-gnu")
+    with pytest.raises(ValueError, match="streaming stores need an x86 target"):
+        kernel_llvm_ir(AdamW.spec, {"amsgrad": False, "maximize": False}, "float32",
+                       variant=Variant(4, 1, 0, streaming=True), target=target, optimized=False)
