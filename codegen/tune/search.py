@@ -9,7 +9,12 @@ incumbent and keeping the fastest median:
 2. ``unroll``: vectors per main-loop iteration (the norm pass: interleaved streams);
 3. ``prefetch``: none, 256, 512, 1024 or 2048 bytes ahead (the norm pass, one
    read stream per part: up to 4096);
-4. ``stores``: plain or streaming (update kernels on x86);
+4. ``stores`` (``stream`` class, update kernels on x86): plain or streaming.  A
+   group that fits the caches finds its arrays there at the next step unless
+   streaming stores sent them to memory; a timing that touches other memory
+   between steps cannot charge that to the candidate reliably (measured: the
+   small-class timing favoured streaming stores that made LeNet-5's Adagrad step
+   20 % slower in the benchmark), so small groups keep plain stores;
 5. ``rows`` (``stream`` class only: small groups run in one call): how tensors
    are cut into table rows, timed with every usable core taking tasks on
    demand, as the runtime runs a large group.
@@ -62,7 +67,8 @@ def _stages(job: Job, cls: str) -> list[tuple[str, Callable[[Variant], list[Vari
                                     for u in ((2, 4, 8) if sumsq else (1, 2, 4))]),
               ("prefetch", lambda v: [dataclasses.replace(v, prefetch=p) for p in (
                   (0, 512, 1024, 2048, 4096) if sumsq else (0, 256, 512, 1024, 2048))])]
-    if not sumsq and job.target.triple.startswith(("x86_64", "i686", "i386")):
+    if cls == "stream" and not sumsq and job.target.triple.startswith(("x86_64", "i686",
+                                                                        "i386")):
         stages.append(("stores", lambda v: [dataclasses.replace(v, streaming=s)
                                             for s in (False, True)]))
     if cls == "stream":   # small groups run in one call: rows are not handed to threads
