@@ -1,7 +1,8 @@
 """Where does an optimizer's step lose to its roofline?  Ablations, interleaved.
 
-Each configuration (SIMD width, runtime chunk size, threads) runs in its own
-subprocess (``ODYSSEY_SIMD_BITS`` is read once per process); inside it, ours,
+Each configuration (SIMD width, prefetch distance, threads) runs in its own
+subprocess (``ODYSSEY_SIMD_BITS`` is read once per process, and pins the default
+kernel shape: nothing is tuned); inside it, ours,
 the same-traffic roofline, torch fused (the common yardstick across processes)
 and spec variants of the update with less arithmetic run interleaved:
 
@@ -12,7 +13,7 @@ and spec variants of the update with less arithmetic run interleaved:
 The variants are not optimizers anyone should use; they only say how much
 each instruction costs inside the real memory-bound loop.
 
-    python -m bench.ablate --shapes gpt2 --threads 1 2 --simd-bits 256 512 --chunks 65536
+    python -m bench.ablate --shapes gpt2 --threads 1 2 --simd-bits 256 512
     python -m bench.ablate --shapes gpt2 --threads 1 2 --prefetch 0 256 512 1024
 
 ``--prefetch`` compiles every kernel of a child (ours, the roofline, the
@@ -61,13 +62,10 @@ def variant_class(name: str) -> type:
     return type(spec.name, (Optimizer,), {"spec": spec, "__module__": __name__})
 
 
-def _child(shapes: str, threads: int, chunk: int | None, seconds: float) -> dict:
-    from odyssey_training.optimizers import plan
+def _child(shapes: str, threads: int, seconds: float) -> dict:
     from . import contenders as C
     from .optim import _time_group, make_grads
 
-    if chunk:
-        plan.CHUNK = chunk
     grads = make_grads(shapes, "float32")
     if C.has_torch():
         import torch
@@ -81,7 +79,7 @@ def _child(shapes: str, threads: int, chunk: int | None, seconds: float) -> dict
         items.append(C.Contender(name, opt.step, [opt, params]))
     times = _time_group(items, (5, 30, seconds), np.random.default_rng(0))
     from odyssey_codegen.api import default_target
-    return {"simd_bits": default_target().vector_bits, "chunk": plan.CHUNK, "threads": threads,
+    return {"simd_bits": default_target().vector_bits, "threads": threads,
             "prefetch": default_target().prefetch_bytes,
             "median_ms": {k: float(np.median(v)) * 1e3 for k, v in times.items()},
             "rounds": len(times["ours"])}
@@ -123,25 +121,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shapes", default="gpt2")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--simd-bits", nargs="+", default=["native"])
-    ap.add_argument("--chunks", nargs="+", type=int, default=[0], help="0 = the runtime's")
     ap.add_argument("--prefetch", nargs="+", default=["default"],
                     help="ODYSSEY_PREFETCH_BYTES values (bytes ahead; 0 = no prefetch)")
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--norm", action="store_true", help="time the gradient-norm pass instead")
     ap.add_argument("--widths", nargs="+", type=int, default=[8, 16, 32],
                     help="with --norm: sum-of-squares kernel widths (elements)")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.norm:
         print(json.dumps(_norms(args.shapes, args.threads, args.widths, args.seconds)))
         return 0
     if args.child:
-        shapes, threads, chunk = args.child
-        print(json.dumps(_child(shapes, int(threads), int(chunk), args.seconds)))
+        shapes, threads = args.child
+        print(json.dumps(_child(shapes, int(threads), args.seconds)))
         return 0
     rows = []
-    for bits, chunk, prefetch, threads in itertools.product(args.simd_bits, args.chunks,
-                                                            args.prefetch, args.threads):
+    for bits, prefetch, threads in itertools.product(args.simd_bits, args.prefetch,
+                                                     args.threads):
         env = dict(os.environ)
         for name, value, unset in (("ODYSSEY_SIMD_BITS", bits, "native"),
                                    ("ODYSSEY_PREFETCH_BYTES", prefetch, "default")):
@@ -149,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
             if value != unset:
                 env[name] = value
         cmd = [sys.executable, "-m", "bench.ablate", "--seconds", str(args.seconds),
-               "--child", args.shapes, str(threads), str(chunk)]
+               "--child", args.shapes, str(threads)]
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
         m = row["median_ms"]
         rel = "  ".join(f"{k} {v:.1f} ({m['roofline'] / v:.0%})" for k, v in m.items())
-        print(f"simd {row['simd_bits']} chunk {row['chunk']} prefetch {row['prefetch']} "
+        print(f"simd {row['simd_bits']} prefetch {row['prefetch']} "
               f"t{threads}: {rel}", flush=True)
     print(json.dumps(rows))
     return 0

@@ -14,6 +14,7 @@ training loop.  With one set the arrays never change.
 * ``ours``             -- odyssey_training's optimizer (``num_threads`` threads)
 * ``ours_clip``        -- the same with ``max_grad_norm`` (norm + fused scaling)
 * ``roofline``         -- the same-traffic kernel (bench/roofline.py)
+* ``limit``            -- the machine's limit kernel (bench/limit.py) over the same shapes
 * ``numpy``            -- a NumPy reference step (in-place ufuncs, as one writes it)
 * ``torch_foreach``    -- ``torch.optim.X(..., foreach=True)``
 * ``torch_fused``      -- ``torch.optim.X(..., fused=True)`` where torch has it
@@ -257,12 +258,22 @@ def memory_arrays(name: str, contender: str) -> float:
 
 
 def build(contender: str, name: str, grads: list[list[np.ndarray]], threads: int,
-          max_norm: float) -> Contender:
+          max_norm: float, mem_limit: dict | None = None) -> Contender:
     """A ready contender (kernels compiled, state allocated by warm-up steps) over
-    the gradient sets ``grads``."""
+    the gradient sets ``grads``; ``limit``: the machine's limit kernel ``mem_limit``
+    (bench/limit.py) over the same shapes."""
     cls_name, kwargs = OPTIMIZERS[name]
     ours_cls = getattr(ours_mod, cls_name)
-    if contender == "ours":
+    if contender == "limit":
+        from .limit import limit_contender
+        params = [ot.Parameter(g * g.dtype.type(PARAM_SCALE), g) for g in grads[0]]
+        opt = limit_contender(mem_limit, ours_cls, kwargs, params, threads)
+
+        def assign(new: list[np.ndarray]) -> None:
+            for p, g in zip(params, new):
+                p.grad = g
+        c = Contender("", opt.step, [opt, params], _rotation(grads, assign))
+    elif contender == "ours":
         c = _ours(ours_cls, kwargs, grads, threads)
     elif contender == "ours_clip":
         c = _ours(ours_cls, kwargs, grads, threads, max_grad_norm=max_norm)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import contenders as C
-from . import report, startup
+from . import limit, report, startup, variants
 from .shapes import MODELS, numel
 
 __all__ = ["Settings", "main", "run_case", "run_all", "plan_groups", "make_grads",
@@ -62,6 +62,9 @@ class Settings:
     memory_gib: float = 10.0
     startup: bool = True
     seed: int = 0
+    retune: bool = False
+    limit: bool = True
+    limit_elements: int = 1 << 25
 
 
 def make_grads(shape_name: str, dtype: str, seed: int = 0) -> list[np.ndarray]:
@@ -84,12 +87,12 @@ def plan_groups(names: list[str], opt: str, n: int, itemsize: int,
     slowest step, and the close ratios (roofline, torch fused, DeepSpeed,
     clipping) need many rounds."""
     size = {c: C.memory_arrays(opt, c) * n * itemsize for c in names}
-    fixed = ("ours", "roofline", "ours_clip", "torch_clip_fused")
+    fixed = ("ours", "roofline", "limit", "ours_clip", "torch_clip_fused")
     units = [[c] for c in names if c not in fixed and c not in SLOW]
     clip = [c for c in ("ours_clip", "torch_clip_fused") if c in names]
     if clip:
         units.append(clip)
-    groups = [["ours"] + (["roofline"] if "roofline" in names else [])]
+    groups = [["ours"] + [c for c in ("roofline", "limit") if c in names]]
     slow_groups: list[list[str]] = []
     for unit in units + [[c] for c in names if c in SLOW]:
         pool = slow_groups if unit[0] in SLOW else groups
@@ -143,7 +146,7 @@ def paired_ratios(times: dict[str, list[float]]) -> dict[tuple[str, str], list[f
 
 
 def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np.ndarray],
-             settings: Settings, rng: np.random.Generator) -> dict:
+             settings: Settings, rng: np.random.Generator, mem_limit: dict | None = None) -> dict:
     """One (optimizer, dtype, threads, shapes) case -> medians and ratios."""
     n = sum(g.size for g in grads)
     load_before = os.getloadavg()[0]
@@ -151,7 +154,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
     if C.has_torch():
         import torch
         torch.set_num_threads(threads)
-    names = C.available(opt, dtype)
+    names = C.available(opt, dtype) + (["limit"] if mem_limit else [])
     budget = settings.memory_gib * 2**30 - n * itemsize
     groups = plan_groups(names, opt, n, itemsize, budget)
     norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
@@ -170,7 +173,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
         items = []
         for name in group:
             try:
-                items.append(C.build(name, opt, sets, threads, max_norm))
+                items.append(C.build(name, opt, sets, threads, max_norm, mem_limit))
             except Exception as exc:  # a peer that fails must not stop the bench
                 if name == "ours":
                     raise
@@ -178,6 +181,12 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
         times = _time_group(items, limits, rng)
         del items
         paired.update(paired_ratios(times))
+        if "limit" in times:   # our bandwidth over the limit kernel's, round by round
+            moved = limit.moved_bytes(mem_limit, C.traffic(opt, n, itemsize), n, itemsize)
+            share = (C.traffic(opt, n, itemsize) * np.array(times["limit"])
+                     / (moved * np.array(times["ours"][:len(times["limit"])])))
+            limit_share = [float(q) for q in np.percentile(share, [25, 50, 75])]
+            limit_gbps = moved / float(np.median(times["limit"])) / 1e9
         gc.collect()
         ours_by_group.append(float(np.median(times["ours"])))
         rounds.append(len(times["ours"]))
@@ -189,7 +198,7 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
                 group_of[name] = gi
     medians["ours"] = ours_by_group[0]
     speedup = {name: paired[name, "ours"][1] for name in medians
-               if name not in ("ours", "roofline", "ours_clip", "torch_clip_fused")}
+               if name not in ("ours", "roofline", "limit", "ours_clip", "torch_clip_fused")}
     result = {
         "optimizer": opt, "dtype": dtype, "threads": threads, "shapes": shape_name,
         "tensors": len(grads), "numel": n, "groups": groups, "rounds": rounds,
@@ -209,6 +218,13 @@ def run_case(opt: str, dtype: str, threads: int, shape_name: str, grads: list[np
     traffic = C.traffic(opt, n, itemsize)
     result["traffic_bytes"] = traffic
     result["gbps"] = {k: traffic / medians[k] / 1e9 for k in ("ours", "roofline") if k in medians}
+    if mem_limit:
+        fraction = limit_share
+        footprint = C.memory_arrays(opt, "ours") * n * itemsize
+        result["limit"] = {"gbps": limit_gbps, "kernel": mem_limit["kernel"],
+                           "gbps_alone": mem_limit["gbps"], "fraction": fraction[1],
+                           "quartiles": [fraction[0], fraction[2]],
+                           "bound": limit.bound(fraction[1], footprint)}
     return result
 
 
@@ -216,6 +232,22 @@ def run_all(settings: Settings, log=print, command: str = "") -> dict:
     """Every case of ``settings`` (and startup timings) -> the results dict."""
     rng = np.random.default_rng(settings.seed)
     code = report.git_state()   # the code that runs, before anything else changes
+    # every kernel is tuned (or read from wisdom) before anything is timed
+    chosen = variants.prepare(settings.optimizers, settings.dtypes, settings.retune, log)
+    limits = {}
+    if settings.limit:
+        for opt in settings.optimizers:
+            for dtype in settings.dtypes:
+                for threads in settings.threads:
+                    if C.has_torch():
+                        import torch
+                        torch.set_num_threads(threads)
+                    found = limit.measure_limit(opt, dtype, threads, _time_group, rng,
+                                                elements=settings.limit_elements,
+                                                seconds=2.0 if settings.quick else 8.0)
+                    limits[opt, dtype, threads] = found
+                    log(f"limit {opt} {dtype} t{threads}: {found['gbps']:.1f} GB/s "
+                        f"({found['kernel']})")
     cases = []
     for shape_name in settings.shapes:
         for dtype in settings.dtypes:
@@ -223,14 +255,17 @@ def run_all(settings: Settings, log=print, command: str = "") -> dict:
             for opt in settings.optimizers:
                 for threads in settings.threads:
                     t0 = time.perf_counter()
-                    case = run_case(opt, dtype, threads, shape_name, grads, settings, rng)
+                    case = run_case(opt, dtype, threads, shape_name, grads, settings, rng,
+                                    limits.get((opt, dtype, threads)))
                     cases.append(case)
                     log(report.case_line(case) + f"  [{time.perf_counter() - t0:.1f} s]")
             del grads
             gc.collect()
     out = {"command": command, "git": code,
            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": report.machine_info(),
-           "settings": settings.__dict__, "cases": cases,
+           "settings": settings.__dict__, "cases": cases, "variants": chosen,
+           "limits": [{"optimizer": o, "dtype": d, "threads": t, **v}
+                      for (o, d, t), v in limits.items()],
            "peers": {"torch": C.torch_version(), "deepspeed": C.deepspeed_version()}}
     if settings.startup:
         out["startup"] = startup.measure(quick=settings.quick)
@@ -252,13 +287,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[Settings, argparse.Namesp
     ap.add_argument("--json", default="bench/results/optim.json")
     ap.add_argument("--results-md", default="bench/RESULTS.md")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--retune", action="store_true",
+                    help="measure kernel variants again even when wisdom exists")
+    ap.add_argument("--no-limit", action="store_true",
+                    help="skip measuring the machine's memory limit")
     args = ap.parse_args(argv)
     quick = args.quick
     settings = Settings(
         shapes=args.shapes or (["lenet"] if quick else ["lenet", "gpt2", "resnet50", "big"]),
         dtypes=args.dtypes or (["float32"] if quick else ["float32", "float64"]),
         threads=args.threads, optimizers=args.optimizers, quick=quick,
-        memory_gib=args.memory_gib, startup=not args.no_startup)
+        memory_gib=args.memory_gib, startup=not args.no_startup, retune=args.retune,
+        limit=not args.no_limit, limit_elements=1 << (22 if quick else 25))
     return settings, args
 
 

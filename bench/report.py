@@ -1,71 +1,32 @@
-"""Results -> machine info, the issue's targets (PASS/MISS), JSON and the
-markdown section of ``bench/RESULTS.md`` (between ``<!-- optim:begin -->`` and
-``<!-- optim:end -->``; the rest of the file is preserved)."""
+"""Results -> JSON and this machine's section of ``bench/RESULTS.md``.
+
+``RESULTS.md`` keeps one section per kind of machine, between
+``<!-- optim:begin KEY -->`` and ``<!-- optim:end KEY -->`` (KEY: LLVM's CPU name
+and vector ISA, :func:`bench.machine.machine_key`); a run replaces its own
+machine's section and keeps everything else."""
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 from pathlib import Path
 
 import numpy as np
 
+from .machine import git_state, machine_info, machine_key, machine_kind
 from .shapes import MODELS, numel
+from .targets import evaluate_targets, fmt_target
 
-__all__ = ["machine_info", "case_line", "evaluate_targets", "markdown", "write",
-           "BEGIN", "END"]
+__all__ = ["machine_info", "git_state", "case_line", "evaluate_targets", "markdown", "write",
+           "markers"]
 
-BEGIN, END = "<!-- optim:begin -->", "<!-- optim:end -->"
 TITLES = {"lenet": "LeNet-5", "gpt2": "GPT-2 small", "resnet50": "ResNet-50",
           "big": "one 10M tensor", "tiny": "tiny (tests)"}
 PEERS = [("numpy", "NumPy"), ("torch_foreach", "torch foreach"), ("torch_fused", "torch fused"),
          ("deepspeed", "DeepSpeed CPUAdam")]
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info() -> dict:
-    from odyssey_codegen.api import default_target
-
-    target = default_target()
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    try:
-        mem = next(int(line.split()[1]) * 1024 for line in
-                   Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
-    except (OSError, StopIteration):
-        mem = None
-    return {"cpu_model": _cpu_model(), "cores": usable, "cpu_count": os.cpu_count(),
-            "memory_bytes": mem, "llvm_cpu": target.cpu, "simd_bits": target.vector_bits,
-            "simd_bits_env": os.environ.get("ODYSSEY_SIMD_BITS"),
-            "avx512": "+avx512f" in target.features, "python": platform.python_version(),
-            "numpy": np.__version__}
-
-
-def git_state() -> str | None:
-    """``<short commit>`` (``+dirty`` when tracked files differ), or None outside git."""
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                              capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=root, text=True, capture_output=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return head + ("+dirty" if dirty.strip() else "")
+def markers(key: str) -> tuple[str, str]:
+    return f"<!-- optim:begin {key} -->", f"<!-- optim:end {key} -->"
 
 
 def _time(seconds: float, unit: str) -> str:
@@ -81,92 +42,13 @@ def case_line(case: dict) -> str:
     parts += [f"{k} x{v:.2f}" for k, v in case["speedup_vs"].items()]
     if "clip_speedup" in case:
         parts.append(f"clip x{case['clip_speedup']:.2f}")
+    if "limit" in case:
+        parts.append(f"{case['limit']['fraction']:.0%} of limit ({case['limit']['bound']})")
     return "  ".join(parts)
 
 
 def _unit(shapes: str) -> str:
     return "us" if shapes in ("lenet", "tiny") else "ms"
-
-
-# ---- targets ---------------------------------------------------------------------
-def _find(results: dict, opt: str, shapes: str, dtype: str, threads: int) -> dict | None:
-    return next((c for c in results["cases"] if (c["optimizer"], c["shapes"], c["dtype"],
-                                                  c["threads"]) == (opt, shapes, dtype, threads)),
-                None)
-
-
-def _target(text: str, value: float | None, threshold: float, fmt: str = "ratio",
-            below: bool = False, spread: list[float] | None = None) -> dict:
-    if value is None:
-        return {"target": text, "measured": None, "threshold": threshold, "status": "n/a"}
-    ok = value < threshold if below else value >= threshold
-    out = {"target": text, "measured": value, "threshold": threshold, "format": fmt,
-           "status": "PASS" if ok else "MISS"}
-    if spread:
-        out["quartiles"] = [spread[0], spread[2]]
-    return out
-
-
-def _spread(case: dict, pair: str) -> list[float] | None:
-    """Quartiles of a per-round ratio ``"a/b"`` (see bench.optim.paired_ratios)."""
-    return case.get("paired_ratio_quartiles", {}).get(pair)
-
-
-def evaluate_targets(results: dict) -> list[dict]:
-    """The issue's benchmark targets, each PASS / MISS / n/a (not measured)."""
-    out = []
-    threads = sorted({c["threads"] for c in results["cases"]}) or [1, 2]
-    for t in threads:
-        c = _find(results, "adamw", "gpt2", "float32", t) or {}
-        out.append(_target(f"AdamW f32 GPT-2, {t} thread(s): >= 95% of same-traffic roofline",
-                           c.get("roofline_fraction"), 0.95, "percent",
-                           spread=_spread(c, "roofline/ours")))
-        out.append(_target(f"AdamW f32 GPT-2, {t} thread(s): ahead of torch fused",
-                           c.get("speedup_vs", {}).get("torch_fused"), 1.0,
-                           spread=_spread(c, "torch_fused/ours")))
-        out.append(_target(f"AdamW f32 GPT-2, {t} thread(s): level with DeepSpeed CPUAdam "
-                           "(>= 0.97x)", c.get("speedup_vs", {}).get("deepspeed"), 0.97,
-                           spread=_spread(c, "deepspeed/ours")))
-        out.append(_target(f"AdamW f32 GPT-2, {t} thread(s): max_grad_norm >= 1.35x torch "
-                           "clip_grad_norm_ + fused", c.get("clip_speedup"), 1.35,
-                           spread=_spread(c, "torch_clip_fused/ours_clip")))
-    for opt in ("sgd_momentum", "adam", "adamw", "rmsprop", "adagrad"):
-        for t in threads:
-            c = _find(results, opt, "lenet", "float32", t) or {}
-            if c and "torch_fused" not in c.get("speedup_vs", {}):
-                continue  # torch has no fused variant of this optimizer
-            out.append(_target(f"{opt} f32 LeNet-5, {t} thread(s): >= 3x faster than torch "
-                               "fused per step", c.get("speedup_vs", {}).get("torch_fused"), 3.0))
-    for opt in ("sgd_momentum", "rmsprop", "adagrad"):
-        for t in threads:
-            c = _find(results, opt, "gpt2", "float32", t) or {}
-            out.append(_target(f"{opt} f32 GPT-2, {t} thread(s): >= 90% of same-traffic "
-                               "roofline", c.get("roofline_fraction"), 0.90, "percent",
-                               spread=_spread(c, "roofline/ours")))
-            out.append(_target(f"{opt} f32 GPT-2, {t} thread(s): ahead of torch's fastest "
-                               "variant", c.get("speedup_vs_torch_fastest"), 1.0))
-    start = results.get("startup", {})
-    warm = start.get("warm", {})
-    out.append(_target("warm start (import + first AdamW step, full cache) < 0.3 s",
-                       warm.get("import_and_first_step_s"), 0.3, "seconds", below=True))
-    if warm:
-        out.append(_target("warm start compiles nothing (kernels compiled = 0)",
-                           float(warm.get("compiled", 0)), 0.5, "count", below=True))
-    out.append(_target("cold compile of all standard f32 kernels < 3 s",
-                       start.get("cold", {}).get("compile_s"), 3.0, "seconds", below=True))
-    return out
-
-
-def _fmt(t: dict) -> str:
-    v = t["measured"]
-    if v is None:
-        return "not measured"
-    fmt = {"percent": "{:.1%}", "seconds": "{:.3f} s", "count": "{:.0f}"}.get(
-        t.get("format"), "{:.2f}x")
-    text = fmt.format(v)
-    if "quartiles" in t:
-        text += " [" + "–".join(fmt.format(q) for q in t["quartiles"]) + "]"
-    return text
 
 
 # ---- markdown --------------------------------------------------------------------
@@ -182,7 +64,7 @@ def _table(cases: list[dict], shapes: str) -> list[str]:
     n, k = numel(MODELS[shapes]()), len(MODELS[shapes]())
     peers = [(key, label) for key, label in PEERS if any(key in c["median_s"] for c in cases)]
     clip = any("ours_clip" in c["median_s"] for c in cases)
-    head = ["optimizer", "dtype", "thr", f"ours {unit}", "roofline"]
+    head = ["optimizer", "dtype", "thr", f"ours {unit}", "ours GB/s (of limit)", "roofline"]
     head += [f"{label} {unit} (x)" for _, label in peers]
     if clip:
         head += [f"ours clip {unit}", f"torch clip+fused {unit} (x)"]
@@ -192,7 +74,10 @@ def _table(cases: list[dict], shapes: str) -> list[str]:
         m = c["median_s"]
         roof = (f"{_time(m['roofline'], unit)} ({c['roofline_fraction']:.0%}, "
                 f"{c['gbps']['roofline']:.1f} GB/s)" if "roofline" in m else "—")
-        row = [c["optimizer"], c["dtype"], str(c["threads"]), _time(m["ours"], unit), roof]
+        lim = c.get("limit")
+        speed = (f"{c['gbps']['ours']:.1f} ({lim['fraction']:.0%}, {lim['bound']})" if lim
+                 else f"{c['gbps']['ours']:.1f}")
+        row = [c["optimizer"], c["dtype"], str(c["threads"]), _time(m["ours"], unit), speed, roof]
         row += [_cell(c, key, unit) for key, _ in peers]
         if clip:
             if "ours_clip" in m and "torch_clip_fused" in m:
@@ -224,10 +109,14 @@ def _torch_thread_note(results: dict) -> list[str]:
            if len(v) > 1 and v[max(v)] > 1.5 * v[min(v)]]
     if not bad:
         return []
+    passive = results["machine"].get("omp_wait_policy", "") == "PASSIVE"
+    why = ("With OMP_WAIT_POLICY=PASSIVE its OpenMP workers sleep between ops and a small "
+           "step pays for waking them; under load they are also starved by other processes"
+           if passive else "Its OpenMP workers were starved by other processes")
     return [f"**torch with {max(c['threads'] for c in results['cases'])} threads was slower "
-            f"than with 1** (fused step time ratio) in: {', '.join(bad)}. Its OpenMP workers "
-            "were starved by other processes, so those multi-threaded ratios against torch "
-            "overstate our lead and their PASSes should not be trusted.", ""]
+            f"than with 1** (fused step time ratio) in: {', '.join(bad)}. {why}, so those "
+            "multi-threaded ratios against torch overstate our lead and their PASSes should "
+            "not be trusted.", ""]
 
 
 def _load_note(results: dict) -> list[str]:
@@ -251,28 +140,75 @@ def _parts(warm: dict) -> str:
                                       for k, v in parts.items()))
 
 
+def _variants(results: dict) -> list[str]:
+    """Which kernel shape ran for each optimizer, and why (the tuner's wisdom)."""
+    rows = results.get("variants", {})
+    if not rows:
+        return []
+    lines = ["### Kernel variants on this machine", "",
+             "Chosen by `odyssey-codegen tune` (candidates timed on this machine, fastest "
+             "median kept as wisdom, before any contender was timed); `large` is the choice "
+             "for groups beyond the caches (GPT-2, ResNet-50), `small` for groups that fit "
+             "them (LeNet-5). The default shape (`ODYSSEY_TUNE=0`) is LLVM's preferred width "
+             f"for the CPU ({results['machine']['simd_bits']}-bit here), one cache line per "
+             "iteration, prefetch 512 B, exact division, plain stores, rows of 65536.", "",
+             "| kernel | large groups | small groups | why |", "|---|---|---|---|"]
+    for name, v in rows.items():
+        lines.append(f"| {name} | {v['stream']} | {v['cache']} | {v['why']} |")
+    return lines + [""]
+
+
+def _limits(results: dict) -> list[str]:
+    rows = results.get("limits", [])
+    if not rows:
+        return []
+    lines = ["### Measured memory limit", "",
+             "Best bandwidth of several streaming kernels with each optimizer's traffic "
+             "(same-traffic loops at every width, prefetch none/512 B, plain and non-temporal "
+             "stores, unroll 1 and 4, and a STREAM triad; `bench/limit.py`), one group of "
+             f"{rows[0]['elements']:,} elements, through the same runtime. A step at >= 90 % of "
+             "it is bound by bandwidth, below by arithmetic; a group whose arrays fit the "
+             "caches (LeNet-5) runs faster than memory and is marked `caches`.", "",
+             "| optimizer | dtype | thr | limit GB/s | fastest kernel |", "|---|---|---|---|---|"]
+    lines += [f"| {r['optimizer']} | {r['dtype']} | {r['threads']} | {r['gbps']:.1f} | "
+              f"{r['kernel']} |" for r in rows]
+    return lines + [""]
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
+    begin, end = markers(machine_key(m))
     peers = results.get("peers", {})
-    lines = [BEGIN, "## Optimizer step benchmark (`bench/optim.py`)", "",
+    lines = [begin, f"## {m['cpu_model']} (LLVM `{m['llvm_cpu']}`, {machine_kind(m)}): "
+             "optimizer step benchmark (`bench/optim.py`)", "",
              f"- command: `{results['command']}`", f"- date: {results['date']}",
              f"- code: {results.get('git') or 'unknown'}",
              f"- machine: {m['cpu_model']}, {m['cores']} usable cores, "
-             f"{(m['memory_bytes'] or 0) / 2**30:.0f} GiB; LLVM CPU `{m['llvm_cpu']}`, "
-             f"SIMD {m['simd_bits']}-bit ({m['simd_bits'] // 32} x f32)"
-             + (f" from ODYSSEY_SIMD_BITS" if m.get("simd_bits_env") else ""),
+             f"{(m['memory_bytes'] or 0) / 2**30:.0f} GiB; LLVM CPU `{m['llvm_cpu']}`; "
+             f"features: {', '.join(m.get('features', [])) or 'unknown'}; vectors "
+             f"{m['simd_bits']}-bit by default (LLVM's preference), "
+             f"{m.get('widest_bits', m['simd_bits'])}-bit widest"
+             + (" (ODYSSEY_SIMD_BITS)" if m.get("simd_bits_env") else ""),
+             f"- environment: OMP_WAIT_POLICY={m.get('omp_wait_policy') or 'unset'}, "
+             f"ODYSSEY_TUNE={m.get('odyssey_tune', '1')}",
              f"- peers: NumPy {m['numpy']}, torch {peers.get('torch') or 'not installed'}, "
              f"DeepSpeed {peers.get('deepspeed') or 'not installed (column skipped)'}", "",
              "Times: medians of interleaved rounds (random order each round, 8 MiB of "
              "unrelated memory touched before every step). Ratios: the median over rounds of "
              "the two contenders' per-round ratio (timed seconds apart, so a slow phase of the "
              "shared machine cancels out). `(x)` = peer time / our time, so > 1 means "
-             "ours is faster; roofline `%` = same-traffic kernel time / our time. The targets "
+             "ours is faster; roofline `%` = same-traffic kernel (ours' shape) time / our "
+             "time; `of limit` = our bandwidth / the measured limit below. The targets "
              "table gives the interquartile range of the per-round ratio in brackets.", "",
              *_load_note(results), *_torch_thread_note(results),
-             "### Targets", "", "| target | measured | status |", "|---|---|---|"]
-    lines += [f"| {t['target']} | {_fmt(t)} | {t['status']} |" for t in results["targets"]]
+             "### Targets", "", "| target | measured | status | ours vs limit |",
+             "|---|---|---|---|"]
+    for t in results["targets"]:
+        lim = t.get("limit")
+        where = f"{lim['fraction']:.0%} ({lim['bound']})" if lim else "—"
+        lines.append(f"| {t['target']} | {fmt_target(t)} | {t['status']} | {where} |")
     lines.append("")
+    lines += _variants(results) + _limits(results)
     start = results.get("startup")
     if start:
         cold, warm = start["cold"], start["warm"]
@@ -288,18 +224,19 @@ def markdown(results: dict) -> str:
                   f"loaded: {warm['linked']}" + _parts(warm), ""]
     for shapes in dict.fromkeys(c["shapes"] for c in results["cases"]):
         lines += _table([c for c in results["cases"] if c["shapes"] == shapes], shapes)
-    return "\n".join(lines + [END])
+    return "\n".join(lines + [end])
 
 
 def write(results: dict, block: str, json_path: str | Path, md_path: str | Path) -> None:
-    """Write the JSON and replace (or append) the optim section of the markdown."""
+    """Write the JSON and replace (or add) this machine's section of the markdown."""
     json_path, md_path = Path(json_path), Path(md_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    begin, end = markers(machine_key(results["machine"]))
     old = md_path.read_text() if md_path.exists() else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + block + rest.split(END, 1)[1]
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1]
     else:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
     md_path.write_text(new)

@@ -2,7 +2,9 @@
 
 Pure passes, one file each: :mod:`spec` (load/validate), :mod:`expr`
 (expression language), :mod:`ir` (variant resolution + verifier),
-:mod:`lower_llvm` (llvmlite lowering), :mod:`target`, :mod:`jit`, :mod:`cache`,
-:mod:`render` (generated Python modules) and :mod:`cli`.  The runtime uses only
+:mod:`emitter` (the shared llvmlite emitter: loops, loads/stores, reductions),
+:mod:`target`, :mod:`jit`, :mod:`cache`, :mod:`render` (generated Python
+modules) and :mod:`cli`.  Two pipelines build on them: :mod:`lower` (optimizer
+update kernels and the norm pass) and :mod:`metrics` (metric specs and kernels).  The runtime uses only
 :mod:`odyssey_codegen.api`.
 """

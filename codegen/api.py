@@ -6,26 +6,35 @@ cache when present, so a second process start compiles nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from . import cache, jit
 from .expr import to_function
 from .ir import KernelIR, build_ir
 from .spec import Spec, SpecError, load_spec_file, load_spec_text, standard_spec_dir
 from .target import Target, default_target
+from .variant import Variant
 
-__all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "SpecProgram",
-           "compile_sumsq", "load_object", "memoized", "Spec", "SpecError", "load_spec_file",
-           "load_spec_text", "standard_spec_dir", "Target", "default_target", "STATS",
-           "origin_counts"]
+if TYPE_CHECKING:
+    from .tune import Job
+
+#: what identifies the norm pass to the tuner (it has no spec)
+SUMSQ_IDENT = "builtin sumsq: out[row] = sum(x**2), float64 accumulation"
+
+__all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "kernel_variant",
+           "tune_job_for", "SpecProgram", "compile_sumsq", "sumsq_variant", "sumsq_job", "load_object", "memoized", "Spec",
+           "SpecError", "load_spec_file", "load_spec_text", "standard_spec_dir", "Target", "Variant",
+           "default_target", "STATS", "origin_counts"]
 
 STATS = jit.STATS
 _memo: dict[tuple, "Kernel"] = {}
 _memo_lock = threading.Lock()
+os.register_at_fork(after_in_child=lambda: globals().update(_memo_lock=threading.Lock()))
 
 
 @dataclass(frozen=True)
@@ -38,46 +47,89 @@ class Kernel:
     row_width: int
     states: tuple[str, ...]       # state buffers, in table-row order after p and g
     slots: tuple[str, ...]        # names of the float64 scalar vector
+    variant: Variant              # its shape (width, unroll, prefetch, ...; chunk: rows)
+    why: str = ""                 # why this variant runs (wisdom, default, an override)
 
 
-def _plan(spec: Spec, flags: Mapping[str, bool], dtype: str, width: int | None,
-          scale_grad: bool, target: Target) -> tuple[KernelIR, int, str, str]:
-    kir = build_ir(spec, flags, dtype, scale_grad,
-                   check=os.environ.get("ODYSSEY_VERIFY_IR", "") not in ("", "0"))
-    width = width or target.width(dtype)
-    digest = hashlib.sha256(f"{kir.text()}\nwidth={width}\n{target.key()}".encode()).hexdigest()
-    return kir, width, digest, f"ody_{spec.name}_{dtype}_w{width}_{digest[:16]}"
+def _ir(spec: Spec, flags: Mapping[str, bool], dtype: str, scale_grad: bool) -> KernelIR:
+    return build_ir(spec, flags, dtype, scale_grad,
+                    check=os.environ.get("ODYSSEY_VERIFY_IR", "") not in ("", "0"))
+
+
+def kernel_variant(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
+                   width: int | None = None, scale_grad: bool = False,
+                   target: Target | None = None, elements: int = 0) -> tuple[Variant, str]:
+    """Which variant of this kernel runs for a group of ``elements`` values, and
+    why (see :func:`odyssey_codegen.tune.choose`: an explicit ``width``, the
+    default shape, or this machine's measured wisdom)."""
+    from .tune import choose
+    target = target or default_target()
+    kir = _ir(spec, flags, dtype, scale_grad)
+    footprint = elements * (2 + len(kir.states)) * (4 if dtype == "float32" else 8)
+    return choose(kir.text(), "update", dtype, target, width, elements, footprint,
+                  lambda: tune_job_for(spec, flags, dtype, scale_grad, target))
+
+
+def tune_job_for(spec: Spec, flags: Mapping[str, bool], dtype: str, scale_grad: bool = False,
+                 target: Target | None = None) -> "Job":
+    """What the tuner needs to time this kernel's candidates (see
+    :mod:`odyssey_codegen.tune`): p = 1, g = 1e-3, state buffers 1e-3 (finite,
+    normal numbers for every candidate), the spec's default hyperparameters at
+    step 10 (not the first), no clipping (scale 1)."""
+    from .tune import Job, divides_by_uniform
+    target = target or default_target()
+    kir = _ir(spec, flags, dtype, scale_grad)
+    values = {h.name: float(h.default) for h in spec.hypers}
+    values.update({"step": 10.0, "first_step": 0.0, "grad_scale": 1.0})
+    return Job(kir.text(), "update", dtype, target,
+               lambda v: compile_kernel(spec, flags, dtype, scale_grad=scale_grad,
+                                        target=target, variant=v),
+               fills=(1.0,) + (1e-3,) * (1 + len(kir.states)),
+               scalars=tuple(values.get(name, 0.0) for name in kir.slots),
+               divides=divides_by_uniform(kir))
+
+
+def _symbol(kir: KernelIR, variant: Variant, target: Target) -> tuple[str, str]:
+    if variant.streaming and not target.triple.startswith(("x86_64", "i386", "i686")):
+        raise ValueError(f"streaming stores need an x86 target (sfence), not {target.triple}")
+    digest = hashlib.sha256(f"{kir.text()}\nvariant={variant.tag()}\n{target.key()}"
+                            .encode()).hexdigest()
+    return digest, f"ody_{kir.spec_name}_{kir.dtype}_w{variant.width}_{digest[:16]}"
 
 
 def kernel_llvm_ir(spec: Spec, flags: Mapping[str, bool], dtype: str, *, width: int | None = None,
                    scale_grad: bool = False, target: Target | None = None,
-                   optimized: bool = True) -> str:
+                   optimized: bool = True, variant: Variant | None = None) -> str:
     """The LLVM IR a kernel becomes (after LLVM's O3 pipeline when ``optimized``)."""
     target = target or default_target()
-    kir, width, _, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-    text = _lower(kir, width, symbol, target)
+    variant = variant or kernel_variant(spec, flags, dtype, width=width, scale_grad=scale_grad,
+                                        target=target)[0]
+    kir = _ir(spec, flags, dtype, scale_grad)
+    text = _lower(kir, variant, _symbol(kir, variant, target)[1])
     return str(jit.optimize(text, target)) if optimized else text
 
 
 def kernel_assembly(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
                     width: int | None = None, scale_grad: bool = False,
-                    target: Target | None = None) -> str:
+                    target: Target | None = None, variant: Variant | None = None) -> str:
     """The machine code a kernel becomes, as assembly text."""
     target = target or default_target()
-    kir, width, _, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-    return jit.emit_assembly(_lower(kir, width, symbol, target), target)
+    variant = variant or kernel_variant(spec, flags, dtype, width=width, scale_grad=scale_grad,
+                                        target=target)[0]
+    kir = _ir(spec, flags, dtype, scale_grad)
+    return jit.emit_assembly(_lower(kir, variant, _symbol(kir, variant, target)[1]), target)
 
 
 # The lowering modules (and llvmlite.ir) are imported only on a cache miss, so a
 # warm start pays for neither.
-def _lower(kir: KernelIR, width: int, symbol: str, target: Target) -> str:
-    from .lower_llvm import lower_kernel
-    return lower_kernel(kir, width, symbol, prefetch=target.prefetch_bytes)
+def _lower(kir: KernelIR, variant: Variant, symbol: str) -> str:
+    from .lower.optimizer import lower_kernel
+    return lower_kernel(kir, variant, symbol)
 
 
-def _lower_sumsq(dtype: str, width: int, symbol: str) -> str:
-    from .lower_reduce import lower_sumsq
-    return lower_sumsq(dtype, width, symbol)
+def _lower_sumsq(dtype: str, variant: Variant, symbol: str) -> str:
+    from .lower.norm import lower_sumsq
+    return lower_sumsq(dtype, variant, symbol)
 
 
 def load_object(digest: str, symbol: str, render: Callable[[], str], target: Target) -> int:
@@ -118,17 +170,26 @@ def memoized(key: tuple, build: Callable[[], Kernel]) -> Kernel:
 
 def compile_kernel(spec: Spec, flags: Mapping[str, bool], dtype: str, *,
                    width: int | None = None, scale_grad: bool = False,
-                   target: Target | None = None) -> Kernel:
-    """The loaded kernel for one (spec, variant, dtype, width, target)."""
+                   target: Target | None = None, variant: Variant | None = None,
+                   elements: int = 0) -> Kernel:
+    """The loaded kernel for one (spec, flag variant, dtype, target), shaped as
+    ``variant`` or as :func:`kernel_variant` chooses for a group of ``elements``."""
     target = target or default_target()
+    why = "given"
+    if variant is None:
+        variant, why = kernel_variant(spec, flags, dtype, width=width, scale_grad=scale_grad,
+                                      target=target, elements=elements)
 
     def build() -> Kernel:
-        kir, w, digest, symbol = _plan(spec, flags, dtype, width, scale_grad, target)
-        address = load_object(digest, symbol, lambda: _lower(kir, w, symbol, target), target)
-        return Kernel(address, symbol, dtype, w, kir.row_width, kir.states, kir.slots)
+        kir = _ir(spec, flags, dtype, scale_grad)
+        digest, symbol = _symbol(kir, variant, target)
+        address = load_object(digest, symbol, lambda: _lower(kir, variant, symbol), target)
+        return Kernel(address, symbol, dtype, variant.width, kir.row_width, kir.states,
+                      kir.slots, variant, why)
 
-    return memoized((spec.source, spec.path, tuple(sorted(flags.items())), dtype, width,
-                     scale_grad, target), build)
+    kernel = memoized((spec.source, spec.path, tuple(sorted(flags.items())), dtype, variant,
+                       scale_grad, target), build)
+    return kernel if kernel.why == why else dataclasses.replace(kernel, why=why)
 
 
 class SpecProgram:
@@ -153,16 +214,39 @@ class SpecProgram:
         return [message for message, fn in self._checks if not fn(values)]
 
 
-def compile_sumsq(dtype: str, *, width: int | None = None,
-                  target: Target | None = None) -> Kernel:
-    """The built-in sum-of-squares reduction (gradient norms); see lower_reduce."""
+def sumsq_variant(dtype: str, *, width: int | None = None, target: Target | None = None,
+                  elements: int = 0) -> tuple[Variant, str]:
+    """Which variant of the norm pass runs, and why (as :func:`kernel_variant`)."""
+    from .tune import choose
     target = target or default_target()
-    width = width or target.width(dtype)
+    itemsize = 4 if dtype == "float32" else 8
+    return choose(SUMSQ_IDENT, "sumsq", dtype, target, width, elements, elements * itemsize,
+                  lambda: sumsq_job(dtype, target))
+
+
+def sumsq_job(dtype: str, target: Target | None = None) -> "Job":
+    """What the tuner needs to time the norm pass's candidates (x = 1e-3)."""
+    from .tune import Job
+    target = target or default_target()
+    return Job(SUMSQ_IDENT, "sumsq", dtype, target,
+               lambda v: compile_sumsq(dtype, target=target, variant=v), fills=(1e-3,))
+
+
+def compile_sumsq(dtype: str, *, width: int | None = None, target: Target | None = None,
+                  variant: Variant | None = None, elements: int = 0) -> Kernel:
+    """The built-in sum-of-squares reduction (gradient norms); see lower.norm."""
+    target = target or default_target()
+    why = "given"
+    if variant is None:
+        variant, why = sumsq_variant(dtype, width=width, target=target, elements=elements)
 
     def build() -> Kernel:
-        digest = hashlib.sha256(f"sumsq {dtype} {width}\n{target.key()}".encode()).hexdigest()
-        symbol = f"ody_sumsq_{dtype}_w{width}_{digest[:16]}"
-        address = load_object(digest, symbol, lambda: _lower_sumsq(dtype, width, symbol), target)
-        return Kernel(address, symbol, dtype, width, 2, (), ())  # rows: [n, x*]
+        digest = hashlib.sha256(f"sumsq {dtype} {variant.tag()}\n{target.key()}"
+                                .encode()).hexdigest()
+        symbol = f"ody_sumsq_{dtype}_w{variant.width}_{digest[:16]}"
+        address = load_object(digest, symbol, lambda: _lower_sumsq(dtype, variant, symbol),
+                              target)
+        return Kernel(address, symbol, dtype, variant.width, 2, (), (), variant, why)
 
-    return memoized(("sumsq", dtype, width, target), build)
+    kernel = memoized(("sumsq", dtype, variant, target), build)
+    return kernel if kernel.why == why else dataclasses.replace(kernel, why=why)

@@ -1,7 +1,8 @@
 """The on-disk kernel cache: one flat directory of content-addressed files.
 
 An entry is ``<key>.o`` (object code; other small facts, such as the SIMD width
-probe of :mod:`odyssey_codegen.target`, use another suffix): an 8-byte magic, the SHA-256 of the payload, then the
+probe of :mod:`odyssey_codegen.target`, use ``.facts``, and the tuner's wisdom,
+JSON text that is parsed and validated, never executed, ``.wisdom``): an 8-byte magic, the SHA-256 of the payload, then the
 payload (an object file).  Writes go to a temp file in the same directory and
 are published with :func:`os.replace`, so readers see a whole entry or none and
 two processes filling the cache at once are safe (both write identical bytes).
@@ -38,7 +39,7 @@ def cache_dir() -> Path:
 def _path(key: str, suffix: str) -> Path:
     if not key or not all(c in "0123456789abcdef" for c in key):
         raise ValueError(f"cache keys are lowercase hex digests, got {key!r}")
-    if suffix not in (".o", ".facts"):
+    if suffix not in (".o", ".facts", ".wisdom"):
         raise ValueError(f"unknown cache entry suffix {suffix!r}")
     return cache_dir() / f"{key}{suffix}"
 
@@ -90,7 +91,8 @@ def clear() -> int:
     if not root.is_dir():
         return 0
     removed = 0
-    for p in list(root.glob("*.o")) + list(root.glob("*.facts")) + list(root.glob(".*.tmp")):
+    for p in [p for pattern in ("*.o", "*.facts", "*.wisdom", ".*.tmp")
+              for p in root.glob(pattern)]:
         try:
             p.unlink()
             removed += p.suffix == ".o"

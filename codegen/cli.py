@@ -12,13 +12,13 @@ from pathlib import Path
 
 from . import cache
 from .api import (STATS, compile_kernel, compile_sumsq, kernel_assembly, kernel_llvm_ir,
-                  load_spec_file, origin_counts)
+                  kernel_variant, load_spec_file, origin_counts)
 from .ir import DTYPES, build_ir
-from .metric_cli import add_metric_commands
+from .metrics.cli import add_metric_commands
 from .render import module_name, relative, render_module, render_package_init
 from .spec import Spec, SpecError, standard_spec_dir
-from .target import (Target, TargetError, default_target, known_cpus, named_target,
-                     simd_bits_from_env)
+from .target import Target, TargetError, default_target, known_cpus, named_target
+from .tune.cli import add_tune_command
 
 __all__ = ["main"]
 
@@ -130,21 +130,24 @@ def cmd_show(args: argparse.Namespace) -> int:
             raise SpecError(spec.path, None, "unknown flag", name, ", ".join(flags))
         flags[name] = value.lower() in ("1", "true", "yes", "")
     target = _target(args)
-    width = args.width or target.width(args.dtype)
-    chosen = ("--width" if args.width else "--simd-bits" if args.simd_bits else
-              "ODYSSEY_SIMD_BITS" if simd_bits_from_env() else
-              "the target's default: what LLVM vectorizes with for this CPU")
-    print(f"; {spec.name} {args.dtype} width={width} ({chosen}) target={target.cpu} "
-          f"({target.vector_bits}-bit vectors, prefetch {target.prefetch_bytes} B ahead) "
-          f"flags={flags}{' clip' if args.clip else ''}\n"
-          f"; the runtime runs it for {spec.name}(..., simd_width={args.width})"
+    explicit = args.width or (target.width(args.dtype) if args.simd_bits else None)
+    variant, why = kernel_variant(spec, flags, args.dtype, width=explicit, scale_grad=args.clip,
+                                  target=target, elements=args.elements)
+    if explicit:
+        why = f"{'--width' if args.width else '--simd-bits'}: the default shape at that width"
+    itemsize = 4 if args.dtype == "float32" else 8
+    group = f"a group of {args.elements:,} values" if args.elements else "a large group"
+    print(f"; {spec.name} {args.dtype} width={variant.width} variant={variant.tag()} "
+          f"target={target.cpu} flags={flags}{' clip' if args.clip else ''}\n"
+          f"; {variant.describe(itemsize)}\n; why: {why}\n"
+          f"; the runtime runs it for {spec.name}(..., simd_width={args.width}) on {group}"
           + ("" if args.width else " in this environment"))
     if args.asm:
-        print(kernel_assembly(spec, flags, args.dtype, width=width, scale_grad=args.clip,
-                              target=target))
+        print(kernel_assembly(spec, flags, args.dtype, scale_grad=args.clip, target=target,
+                              variant=variant))
     else:
-        print(kernel_llvm_ir(spec, flags, args.dtype, width=width, scale_grad=args.clip,
-                             target=target, optimized=not args.raw))
+        print(kernel_llvm_ir(spec, flags, args.dtype, scale_grad=args.clip, target=target,
+                             optimized=not args.raw, variant=variant))
     return 0
 
 
@@ -187,12 +190,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--width", type=int, help="SIMD width in elements")
     s.add_argument("--flag", action="append", default=[], metavar="NAME=VALUE")
     s.add_argument("--clip", action="store_true", help="the max_grad_norm variant")
+    s.add_argument("--elements", type=int, default=0,
+                   help="group size the variant is chosen for (default: a large group)")
     target_args(s)
     s.set_defaults(func=cmd_show)
     c = sub.add_parser("cache", help="show or clear the kernel cache")
     c.add_argument("action", choices=("info", "clear"))
     c.set_defaults(func=cmd_cache)
     add_metric_commands(sub)
+    add_tune_command(sub, _resolve, standard_specs)
     return parser
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import threading
 
 import llvmlite.binding as llvm
@@ -20,6 +21,17 @@ __all__ = ["optimize", "emit_object", "emit_assembly", "link_object", "STATS"]
 #: the on-disk cache (counted by :func:`odyssey_codegen.api.load_object`), linked into the JIT
 STATS = {"compiled": 0, "cached": 0, "linked": 0}
 _lock = threading.Lock()
+
+
+def _fresh_lock() -> None:
+    """A forked child starts with an unheld lock: a thread of the parent (the
+    background tuner, say) may have held it at the fork, and that thread does not
+    exist in the child."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock)
 _names = itertools.count()
 
 

@@ -1,7 +1,7 @@
 """A spec's text: read within the limits, parsed as TOML, errors that point at a line.
 
 Shared by optimizer specs (:mod:`odyssey_codegen.spec`) and metric specs
-(:mod:`odyssey_codegen.metric_spec`).  Whatever goes wrong, the caller gets a
+(:mod:`odyssey_codegen.metrics.spec`).  Whatever goes wrong, the caller gets a
 :class:`SpecError` naming the file: a file too large (only ``MAX_SPEC_BYTES + 1``
 bytes are ever read), bytes that are not UTF-8, TOML nested too deep or holding an
 over-long number (both checked before ``tomllib`` runs), or invalid TOML.

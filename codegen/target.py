@@ -9,7 +9,7 @@ Environment variables are read here and nowhere else in codegen:
   width LLVM prefers for the CPU (see :func:`vector_bits`);
 * ``ODYSSEY_PREFETCH_BYTES`` — how far ahead the update loops prefetch each
   array they read (a multiple of 64 up to 4096; 0 = no software prefetch;
-  default :data:`DEFAULT_PREFETCH_BYTES`, see :mod:`odyssey_codegen.lower_llvm`);
+  default :data:`DEFAULT_PREFETCH_BYTES`, see :mod:`odyssey_codegen.lower.optimizer`);
 * ``ODYSSEY_CACHE_DIR`` / ``XDG_CACHE_HOME`` — see :mod:`odyssey_codegen.cache`.
 """
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from odyssey_codegen.api import load_spec_text
+from odyssey_codegen.api import Variant, load_spec_text
 from odyssey_training.optimizers.base import Optimizer
 
 __all__ = ['SGD']
@@ -85,6 +85,7 @@ class SGD(Optimizer):
         max_grad_norm: float | None = None,
         num_threads: int | None = None,
         simd_width: int | None = None,
+        variant: Variant | None = None,
         **aliases: Any,
     ) -> None:
         super().__init__(
@@ -98,5 +99,6 @@ class SGD(Optimizer):
             max_grad_norm=max_grad_norm,
             num_threads=num_threads,
             simd_width=simd_width,
+            variant=variant,
             **aliases,
         )

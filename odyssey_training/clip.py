@@ -18,7 +18,7 @@ import numpy as np
 
 from odyssey_codegen.api import compile_sumsq
 from .parameter import Parameter, check_array
-from .threads import (CHUNK, address, default_threads, plan_tasks, point_rows, pointer_slots,
+from .threads import (address, default_threads, plan_tasks, point_rows, pointer_slots,
                       run_rows)
 
 __all__ = ["clip_grad_norm_", "group_grad_norm", "grad_norm", "GradNormPlan"]
@@ -34,7 +34,7 @@ class GradNormPlan:
 
     def __init__(self) -> None:
         self._layout: list[tuple[np.dtype, int]] = []   # (dtype, size) per gradient
-        self._rows: list[tuple | None] = []   # per gradient: slots, first word, rows, row width
+        self._rows: list[tuple | None] = []   # per gradient: slots, first word, rows, row width, chunk
         self._threads = 0
         self._parts: list[tuple] = []
 
@@ -45,19 +45,21 @@ class GradNormPlan:
         self._rows = [None] * len(grads)
         for dtype in sorted({g.dtype.name for g in grads}):
             members = [i for i, g in enumerate(grads) if g.dtype.name == dtype and g.size]
+            if not members:
+                continue
+            kernel = compile_sumsq(dtype, elements=sum(grads[i].size for i in members))
+            chunk = kernel.variant.chunk              # rows: [n, x*] of at most chunk
             rows, spans = [], {}
             for i in members:
                 g = grads[i]
-                spans[i] = (len(rows), -(-g.size // CHUNK))
-                rows += [[min(CHUNK, g.size - b), address(g) + b * g.itemsize]
-                         for b in range(0, g.size, CHUNK)]
-            if not rows:
-                continue
-            kernel = compile_sumsq(dtype)             # rows: [n, x*]
+                spans[i] = (len(rows), -(-g.size // chunk))
+                rows += [[min(chunk, g.size - b), address(g) + b * g.itemsize]
+                         for b in range(0, g.size, chunk)]
             table = np.array(rows, dtype=np.int64)
             slots = pointer_slots(table)
             for i, (first, count) in spans.items():
-                self._rows[i] = (slots, first * kernel.row_width + 1, count, kernel.row_width)
+                self._rows[i] = (slots, first * kernel.row_width + 1, count, kernel.row_width,
+                                 chunk)
             out = np.zeros(len(rows), dtype=np.float64)
             fn = _ffi.cast("void(*)(int64_t *, int64_t, int64_t, double *)", kernel.address)
             tp, op = _ffi.cast("int64_t *", address(table)), _ffi.cast("double *", address(out))
@@ -72,7 +74,8 @@ class GradNormPlan:
             if g.dtype != dtype or g.size != size:
                 return False
             if row is not None:
-                point_rows(*row, g)
+                slots, word, count, width, chunk = row
+                point_rows(slots, word, count, width, g, chunk)
         return True
 
     def __call__(self, grads: list[np.ndarray], threads: int | None = None) -> float:

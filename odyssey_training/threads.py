@@ -29,7 +29,8 @@ __all__ = ["default_threads", "run_rows", "split_rows", "address", "buffer_point
 
 #: groups smaller than this run in one call on the calling thread
 PARALLEL_MIN_ELEMENTS = 1 << 17
-#: largest table row, in elements (a multiple of 64 keeps rows cache-line aligned)
+#: largest table row, in elements, of a kernel's default variant (a tuned kernel
+#: says its own: ``kernel.variant.chunk``; a multiple of 64 keeps rows cache-line aligned)
 CHUNK = 1 << 16
 #: a parallel call is cut into this many tasks per thread, taken on demand
 TASKS_PER_THREAD = 8
@@ -57,12 +58,13 @@ def pointer_slots(table: np.ndarray):
     return _ffi.cast("char **", _ffi.from_buffer(table))
 
 
-def point_rows(slots, word: int, rows: int, row_width: int, arr: np.ndarray) -> None:
-    """Point a table column at ``arr`` cut into ``rows`` rows of :data:`CHUNK`
+def point_rows(slots, word: int, rows: int, row_width: int, arr: np.ndarray,
+               chunk: int = CHUNK) -> None:
+    """Point a table column at ``arr`` cut into ``rows`` rows of ``chunk``
     elements: slot ``word`` gets its first element, each of the next ``rows - 1``
     rows (``row_width`` words apart) the start of its chunk (ValueError when
     ``arr`` is not C-contiguous)."""
-    base, row_bytes = buffer_pointer(arr), CHUNK * arr.itemsize
+    base, row_bytes = buffer_pointer(arr), chunk * arr.itemsize
     for k in range(rows):
         slots[word + k * row_width] = base + k * row_bytes
 

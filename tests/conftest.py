@@ -1,5 +1,7 @@
-"""Suite-wide settings: bounded hypothesis profiles ("ci" when $CI is set) and
-an isolated kernel cache per test session (never the user's ~/.cache)."""
+"""Suite-wide settings: bounded hypothesis profiles ("ci" when $CI is set), an
+isolated kernel cache per test session (never the user's ~/.cache) and no
+tuning (ODYSSEY_TUNE=0: the default kernel shapes, nothing is ever timed; the
+tuner's own tests turn it on where they need it and count, never clock)."""
 
 import os
 import tempfile
@@ -14,3 +16,4 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 os.environ.setdefault("ODYSSEY_CACHE_DIR", tempfile.mkdtemp(prefix="odyssey-test-cache-"))
 os.environ.setdefault("ODYSSEY_VERIFY_IR", "1")
+os.environ.setdefault("ODYSSEY_TUNE", "0")

@@ -9,7 +9,7 @@ the same kernel over the same rows with ``delta = -1`` (integer adds, so the
 undo is exact), and a ``ValueError`` says what was wrong.
 
 Threads write the shared ``(C, C)`` counts in one of three modes (the
-``mode`` word, see :mod:`odyssey_codegen.lower_metric`): one range -> plain adds;
+``mode`` word, see :mod:`odyssey_codegen.metrics.lower`): one range -> plain adds;
 several ranges and ``C*C <= LOCAL_MAX`` -> each thread counts into a private
 stack matrix and adds it once, atomically; larger matrices -> atomic adds
 (contention is rare when there are that many cells).  Kernels for up to
@@ -24,7 +24,7 @@ import threading
 import cffi
 import numpy as np
 
-from odyssey_codegen.metric_api import (ARG_INDEX, ARGS_WORDS, LOCAL_MAX, STATUS_WORDS, compile_metric,
+from odyssey_codegen.metrics.api import (ARG_INDEX, ARGS_WORDS, LOCAL_MAX, STATUS_WORDS, compile_metric,
                                 standard_metric_spec)
 from ..threads import PARALLEL_MIN_ELEMENTS, address, default_threads, run_rows
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from odyssey_codegen.api import Kernel, Spec, SpecProgram, compile_kernel
+from odyssey_codegen.api import Kernel, Spec, SpecProgram, Variant, compile_kernel
 from ..clip import GradNormPlan
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
@@ -62,7 +62,10 @@ class Optimizer:
     inside the update kernel; ``num_threads`` overrides ``ODYSSEY_NUM_THREADS``;
     ``simd_width`` (elements per vector: 1, 2, 4, 8, 16, ...) overrides the
     target's default width (``ODYSSEY_SIMD_BITS`` / the width LLVM prefers for
-    the CPU); results agree across widths to rounding.
+    the CPU); ``variant`` (an :class:`odyssey_codegen.api.Variant`) runs that
+    exact kernel shape instead of the one measured fastest on this machine
+    (benchmarks, experiments); results agree across widths and variants to
+    rounding.
     """
 
     spec: ClassVar[Spec]
@@ -70,7 +73,7 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any] | None = None, *,
                  num_threads: int | None = None, simd_width: int | None = None,
-                 **hyper: Any) -> None:
+                 variant: Variant | None = None, **hyper: Any) -> None:
         name = type(self).__name__
         hyper = strip_torch_options(hyper, name)   # foreach=, fused=, ...: see hyper.py
         self.defaults = canonical_group(self.spec, group_defaults(self.spec), hyper, name)
@@ -83,7 +86,10 @@ class Optimizer:
                 or simd_width & (simd_width - 1)):
             raise ValueError(f"{name}: simd_width must be a power of two from 1 to "
                              f"{MAX_SIMD_WIDTH} (elements per vector), got {simd_width!r}")
-        self.simd_width = simd_width
+        if variant is not None and (not isinstance(variant, Variant) or simd_width is not None):
+            raise TypeError(f"{name}: variant must be an odyssey_codegen.api.Variant, and not "
+                            f"given with simd_width (got {variant!r})")
+        self.simd_width, self.variant = simd_width, variant
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Parameter, dict[str, Any]] = {}
         self.last_grad_norm: float | None = None
@@ -176,7 +182,11 @@ class Optimizer:
         """
         if params is not None or grads is not None:
             self._bind(params, grads)
-        jobs = [self._prepare(i, g) for i, g in enumerate(self.param_groups)]
+        groups = self.param_groups
+        if len(groups) == 1:   # the usual case, with the least interpreter work
+            self._run(0, *self._prepare(0, groups[0]))
+            return
+        jobs = [self._prepare(i, g) for i, g in enumerate(groups)]
         for index, (settings, live, plans) in enumerate(jobs):
             self._run(index, settings, live, plans)
 
@@ -232,7 +242,7 @@ class Optimizer:
         last = self._last.get(index)
         if (last is not None and last.params is params and params == last.members
                 and last.kernels is settings.kernels and last.threads == self.num_threads
-                and all(map(KernelPlan.refresh, last.plans))
+                and _refreshed(last.plans)
                 and (not last.skipped or all(p.grad is None for p in last.skipped))):
             return settings, last.live, last.plans
         self._last.pop(index, None)
@@ -274,7 +284,8 @@ class Optimizer:
             if kernel is None:
                 kernel = settings.kernels[dtype] = compile_kernel(
                     self.spec, settings.flags, _DTYPE_NAMES[dtype], width=self.simd_width,
-                    scale_grad=clip is not None)
+                    variant=self.variant, scale_grad=clip is not None,
+                    elements=sum(p.data.size for p in params))
             plan = self._plans.get((index, dtype))
             if plan is None or not plan.bind(kernel, params, self.num_threads):
                 first = [self._ensure_state(p, kernel.states, settings.values) for p in params]
@@ -382,6 +393,15 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in group.items() if k != "params"]
         return "\n".join(lines + [")"])
+
+
+def _refreshed(plans: list[KernelPlan]) -> bool:
+    """Every plan re-pointed at its parameters' current gradients (a plain loop:
+    after a backward pass has emptied the caches, it runs faster than ``all(map())``)."""
+    for plan in plans:
+        if not plan.refresh():
+            return False
+    return True
 
 
 def _check_grad(data: np.ndarray, grad: Any, what: str) -> None:

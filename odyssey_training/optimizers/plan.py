@@ -1,10 +1,10 @@
 """A param group's native step: the pointer table, the scalar vectors and the
 kernel call, built once and reused until the tensors change.
 
-Table rows are ``[n, scalars*, p*, g*, state*...]`` (see odyssey_codegen.lower_llvm).
-Tensors larger than :data:`CHUNK` elements are cut into several rows at
-cache-line-aligned offsets so that threads can share the group (see
-:func:`odyssey_training.threads.plan_tasks`).
+Table rows are ``[n, scalars*, p*, g*, state*...]`` (see odyssey_codegen.lower.optimizer).
+Tensors larger than the kernel's ``variant.chunk`` elements (64K unless tuned)
+are cut into several rows at cache-line-aligned offsets so that threads can
+share the group (see :func:`odyssey_training.threads.plan_tasks`).
 While every tensor of the plan is at the same step (the usual case) all rows
 share one scalar vector, so a step writes a single row of float64s.
 """
@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections import deque
-from itertools import repeat
-from operator import setitem
 
 import cffi
 import numpy as np
 
 from odyssey_codegen.api import Kernel
-from ..threads import (CHUNK, address, buffer_pointer, plan_tasks, point_rows, pointer_slots,
+from ..threads import (address, plan_tasks, point_rows, pointer_slots,
                        run_rows)
 
 __all__ = ["KernelPlan"]
 
 _ffi = cffi.FFI()
+_from_buffer, _CHARS = _ffi._backend.from_buffer, _ffi.typeof("char[]")
 _SIGNATURE = "void(*)(int64_t *, int64_t, int64_t)"
 GRAD_COLUMN = 3                        # row: [n, scalars*, p*, g*, state*...]
 
@@ -48,20 +46,25 @@ class KernelPlan:
         slots = len(kernel.slots)
         self.scalars = np.zeros((len(params), slots), dtype=np.float64)
         self._pack = struct.Struct(f"{slots}d").pack_into
+        # the shared vector's last three words, written every step: [step, first, scale]
+        self._words = memoryview(self.scalars).cast("B").cast("d")
+        self._step_word = slots - 3
+        self._packed: list | None = None      # the hypers last packed (a group's list)
         rows, sizes = [], []
         # where each tensor's gradient pointer goes: its first row's word, and how
         # many rows it has (usually one)
         self._grads: list[tuple] = []         # (param, data, shape, word, rows)
-        width = kernel.row_width
+        width, chunk = kernel.row_width, kernel.variant.chunk
+        self._chunk = chunk
         for t, (param, bufs) in enumerate(zip(params, buffers)):
             d = param.data
             n, item = d.size, d.itemsize
             bases = [address(a) for a in [d, param.grad] + bufs]
             scal = address(self.scalars) + (0 if self.shared else t * self.scalars.strides[0])
             self._grads.append((param, d, d.shape, len(rows) * width + GRAD_COLUMN,
-                                -(-n // CHUNK)))
-            for begin in range(0, n, CHUNK):
-                count = min(CHUNK, n - begin)
+                                -(-n // chunk)))
+            for begin in range(0, n, chunk):
+                count = min(chunk, n - begin)
                 rows.append([count, scal] + [b + begin * item for b in bases])
                 sizes.append(count)
         self.table = np.array(rows, dtype=np.int64).reshape(len(rows), kernel.row_width)
@@ -84,13 +87,15 @@ class KernelPlan:
     def refresh(self) -> bool:
         """Point the table at each parameter's current gradient, checked as
         ``Optimizer.step`` would (an ndarray of the parameter's shape and dtype;
-        ``buffer_pointer`` refuses a non-contiguous one); False when anything else
+        cffi's ``from_buffer`` refuses a non-contiguous one, see
+        :func:`odyssey_training.threads.buffer_pointer`); False when anything else
         changed or looks wrong (the optimizer then validates in full, with
         messages, and builds a new plan).  A training loop brings new gradient
         arrays every step, so they are re-pointed every step, without keeping a
         reference to them: a few writes per tensor instead of a new plan.  (The
         plan holds the parameter arrays themselves, so ``is`` suffices for them.)"""
         slots, dtype, ndarray, width = self._slots, self.dtype, np.ndarray, self.kernel.row_width
+        chunk, pointer, chars = self._chunk, _from_buffer, _CHARS
         try:
             for p, data, shape, word, rows in self._grads:
                 grad = p.grad
@@ -99,19 +104,29 @@ class KernelPlan:
                         or not data.flags.writeable):
                     return False
                 if rows == 1:
-                    slots[word] = buffer_pointer(grad)
+                    slots[word] = pointer(chars, grad, False)   # buffer_pointer, inlined
                 else:
-                    point_rows(slots, word, rows, width, grad)
+                    point_rows(slots, word, rows, width, grad, chunk)
         except ValueError:      # not C-contiguous
             return False
         return True
 
     def step(self, hypers: list[float], scale: float) -> None:
         """Write the scalar vector(s) ``[hypers, step, first_step, grad_scale]``, run
-        the kernel over every row, advance each tensor's step."""
+        the kernel over every row, advance each tensor's step.  Written for a step
+        whose caches a forward/backward pass has just emptied: the shared vector
+        rewrites its hyperparameters only when the group's values changed (a new
+        list), and plain loops touch less interpreter code than C-level tricks."""
         if self.shared:
-            self._pack(self.scalars, 0, *hypers, self.states[0]["step"] + 1.0, self.first[0],
-                       scale)
+            step = self.states[0]["step"] + 1
+            if hypers is not self._packed:
+                self._pack(self.scalars, 0, *hypers, step, self.first[0], scale)
+                self._packed = hypers
+            else:
+                words, k = self._words, self._step_word
+                words[k] = step
+                words[k + 1] = self.first[0]
+                words[k + 2] = scale
         else:
             stride = self.scalars.strides[0]
             for t, (state, first) in enumerate(zip(self.states, self.first)):
@@ -120,9 +135,9 @@ class KernelPlan:
             self._call_all()
         else:
             run_rows(self._call, self._tasks, self._workers)
-        if self.shared:   # one new count for every tensor, stored by a C-level loop
-            deque(map(setitem, self.states, repeat("step"), repeat(self.states[0]["step"] + 1)),
-                  maxlen=0)
+        if self.shared:   # one new count for every tensor
+            for state in self.states:
+                state["step"] = step
         else:
             for state in self.states:
                 state["step"] += 1

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import odyssey_training as ot
-from bench import contenders, optim, report, startup
+from bench import contenders, limit, optim, report, startup, variants
+from bench.machine import machine_key
 from bench.roofline import roofline_class
 from bench.shapes import MODELS, numel
 from odyssey_training.optimizers import SGD, Adam, AdamW, Adagrad, RMSprop
@@ -48,7 +49,7 @@ def test_plan_groups_keeps_ours_everywhere_and_the_clip_pair_together():
 def test_quick_cases_on_tiny_shapes_produce_the_report(tmp_path):
     settings = optim.Settings(shapes=["tiny"], dtypes=["float32"], threads=[1],
                               optimizers=list(contenders.OPTIMIZERS), quick=True,
-                              startup=False)
+                              startup=False, limit=False)
     results = optim.run_all(settings, log=lambda line: None, command="test")
     assert len(results["cases"]) == len(contenders.OPTIMIZERS)
     for case in results["cases"]:
@@ -67,7 +68,9 @@ def test_quick_cases_on_tiny_shapes_produce_the_report(tmp_path):
     report.write(results, block, json_path, md_path)
     report.write(results, block, json_path, md_path)   # replaces, never duplicates
     text = md_path.read_text()
-    assert "keep me" in text and text.count(report.BEGIN) == 1 and "tiny" in text
+    begin, end = report.markers(machine_key(results["machine"]))
+    assert "keep me" in text and text.count(begin) == 1 and text.count(end) == 1
+    assert "tiny" in text and results["machine"]["llvm_cpu"] in text and "features:" in text
     loaded = json.loads(json_path.read_text())
     assert {"command", "date", "machine", "cases", "targets"} <= set(loaded)
 
@@ -77,3 +80,39 @@ def test_startup_measurements_run(tmp_path):
     assert cold["compiled"] >= 1 and cold["compile_s"] > 0
     warm = startup.warm_start(repeats=1)
     assert warm["compiled"] == 0 and warm["import_and_first_step_s"] > 0
+
+
+def test_every_benchmarked_kernel_is_tuned_before_timing(monkeypatch, tmp_path):
+    from odyssey_codegen.tune import STATS, search
+    monkeypatch.setenv("ODYSSEY_TUNE", "1")
+    monkeypatch.setenv("ODYSSEY_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(search, "STREAM_BYTES", 1 << 18)
+    monkeypatch.setattr(search, "CACHE_BYTES", 1 << 15)
+    monkeypatch.setattr(search, "LIMITS", {"stream": (3, 3, 0.0), "cache": (3, 3, 0.0)})
+    before = STATS["tuned"]
+    rows = variants.prepare(["adamw"], ["float32"], log=lambda line: None)
+    assert set(rows) == {"adamw float32", "adamw float32 same-traffic roofline",
+                         "adamw float32 max_grad_norm", "norm pass float32"}
+    assert STATS["tuned"] - before == 4 and all(r["measured_now"] for r in rows.values())
+    again = variants.prepare(["adamw"], ["float32"], log=lambda line: None)
+    assert STATS["tuned"] - before == 4 and not any(r["measured_now"] for r in again.values())
+    assert all("-bit x" in r["stream"] and "default shape" in r["why"] for r in rows.values())
+
+
+def test_the_memory_limit_is_the_best_of_several_streaming_kernels():
+    found = limit.measure_limit("sgd_momentum", "float32", 1, optim._time_group,
+                                np.random.default_rng(0), elements=4096, seconds=0.0)
+    kinds = {k.split()[0] for k in found["candidates"]}
+    assert kinds == {"same-traffic", "triad"} and found["gbps"] == max(
+        found["candidates"].values()) and found["kernel"] in found["candidates"]
+    shapes = " ".join(found["candidates"])
+    assert "-nt-" in shapes and "-plain-" in shapes and "p0-" in shapes and "p512-" in shapes
+    settings = optim.Settings(shapes=["tiny"], dtypes=["float32"], threads=[1],
+                              optimizers=["sgd_momentum"], quick=True, startup=False)
+    grads = optim.make_grads("tiny", "float32")
+    case = optim.run_case("sgd_momentum", "float32", 1, "tiny", grads, settings,
+                          np.random.default_rng(0), found)
+    assert "limit" in case["median_s"] and case["limit"]["fraction"] > 0
+    assert case["limit"]["bound"] == "caches" and case["limit"]["gbps"] > 0
+    assert limit.bound(0.95) == "bandwidth" and limit.bound(0.5) == "arithmetic"
+    assert limit.bound(1.3, footprint=1 << 20) == "caches"

@@ -46,18 +46,20 @@ def test_show_ir_and_asm():
               "--flag", "use_momentum=1")
     assert out.returncode == 0, out.stderr
     assert "zmm" in out.stdout and "width=16" in out.stdout
-    # the header says which kernel the runtime picks and why
+    # the header says which variant the runtime picks and why
     out = cli("show", "adamw", "--asm")
     assert out.returncode == 0, out.stderr
-    head = out.stdout.splitlines()[:2]
-    assert "target's default" in head[0] and "prefetch 512 B ahead" in head[0]
-    assert "AdamW(..., simd_width=None)" in head[1]
+    head = out.stdout.splitlines()[:4]
+    assert "variant=w" in head[0] and "prefetch 512 B" in head[1]
+    assert head[2].startswith("; why: ODYSSEY_TUNE=0: the default shape")   # the suite's setting
+    assert "AdamW(..., simd_width=None)" in head[3]
     out = cli("show", "adamw", "--asm", "--width", "4")
-    assert "width=4 (--width)" in out.stdout and "simd_width=4" in out.stdout
+    assert "width=4 " in out.stdout and "why: --width" in out.stdout and "simd_width=4" in out.stdout
     # the environment's width applies to a named CPU too, and the header says so
     out = cli("show", "adamw", "--ir", "--cpu", "znver2", env={"ODYSSEY_SIMD_BITS": "128"})
     assert out.returncode == 0, out.stderr
-    assert "width=4 (ODYSSEY_SIMD_BITS)" in out.stdout.splitlines()[0]
+    assert "width=4 " in out.stdout.splitlines()[0]
+    assert "why: ODYSSEY_SIMD_BITS is set" in out.stdout.splitlines()[2]
 
 
 def test_show_unknown_flag_and_spec_are_errors():

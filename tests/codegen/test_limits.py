@@ -13,7 +13,7 @@ import pytest
 
 import odyssey_training as ot
 from odyssey_codegen import limits
-from odyssey_codegen.metric_spec import load_metric_spec_file, load_metric_spec_text
+from odyssey_codegen.metrics.spec import load_metric_spec_file, load_metric_spec_text
 from odyssey_codegen.spec import SpecError, load_spec_file, load_spec_text
 from odyssey_training.optimizers.base import Optimizer
 

@@ -9,7 +9,8 @@ import pytest
 
 from odyssey_codegen.api import kernel_llvm_ir, load_spec_file
 from odyssey_codegen.ir import build_ir, verify
-from odyssey_codegen.lower_llvm import lower_kernel
+from odyssey_codegen.lower.optimizer import lower_kernel
+from odyssey_codegen.variant import Variant, default_variant
 
 SPECS = sorted(glob.glob("specs/optimizers/*.toml"))
 FORBIDDEN = re.compile(r"\b(fast|afn|arcp|reassoc|nnan|ninf|nsz)\b")
@@ -27,7 +28,7 @@ def test_every_variant_verifies_and_lowers_with_contract_only(path):
     for flags in variants(spec):
         for clip in (False, True):
             kir = verify(build_ir(spec, flags, "float32", clip))
-            text = lower_kernel(kir, 8, "k")
+            text = lower_kernel(kir, default_variant(8, 4, 0), "k")
             assert not FORBIDDEN.search(text), f"{path} {flags}: forbidden fast-math flag"
             assert "contract" in text
             assert "<8 x float>" in text
@@ -46,7 +47,8 @@ def test_optimized_ir_keeps_exact_sqrt_and_division():
 def test_width_is_part_of_the_kernel(width):
     spec = load_spec_file("specs/optimizers/sgd.toml")
     text = lower_kernel(build_ir(spec, {"nesterov": False, "maximize": False,
-                                        "use_momentum": True}, "float64"), width, "k")
+                                        "use_momentum": True}, "float64"),
+                        default_variant(width, 8, 0), "k")
     if width == 1:
         assert "x double>" not in text
     else:
@@ -56,14 +58,14 @@ def test_width_is_part_of_the_kernel(width):
 def test_width_must_be_a_power_of_two():
     spec = load_spec_file("specs/optimizers/lion.toml")
     with pytest.raises(ValueError, match="power of two"):
-        lower_kernel(build_ir(spec, {}, "float32"), 3, "k")
+        lower_kernel(build_ir(spec, {}, "float32"), Variant(3, 1, 0), "k")
 
 
 def test_uniform_subexpressions_are_hoisted_in_double():
     spec = load_spec_file("specs/optimizers/adam.toml")
     kir = build_ir(spec, {"amsgrad": False, "maximize": False, "decoupled_weight_decay": False},
                    "float32")
-    text = lower_kernel(kir, 8, "k")
+    text = lower_kernel(kir, default_variant(8, 4, 0), "k")
     prologue = text.split("main_head:")[0]
     # lr / bc1 and sqrt(bc2) are computed once per row, in double, before the loops
     assert "fdiv contract double" in prologue and "llvm.sqrt.f64" in prologue

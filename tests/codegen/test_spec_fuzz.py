@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odyssey_codegen.ir import build_ir
-from odyssey_codegen.metric_spec import MetricSpec, load_metric_spec_file, load_metric_spec_text
+from odyssey_codegen.metrics.spec import MetricSpec, load_metric_spec_file, load_metric_spec_text
 from odyssey_codegen.spec import Spec, SpecError, load_spec_file, load_spec_text, standard_spec_dir
 
 pytestmark = pytest.mark.nokernel

@@ -9,8 +9,8 @@ import llvmlite.binding as llvm
 import pytest
 
 from odyssey_codegen import cli
-from odyssey_codegen.lower_metric import lower_metric
-from odyssey_codegen.metric_api import (compile_metric, load_metric_spec_text, metric_llvm_ir,
+from odyssey_codegen.metrics.lower import lower_metric
+from odyssey_codegen.metrics.api import (compile_metric, load_metric_spec_text, metric_llvm_ir,
                                 standard_metric_spec, standard_metric_specs)
 from odyssey_codegen.spec import SpecError
 from odyssey_codegen.target import _init_llvm

@@ -1,6 +1,6 @@
 """Row predictors of the metric kernels: how one row of ``preds`` becomes a
-prediction, lowered with llvmlite (see :mod:`odyssey_codegen.lower_metric` for the ABI;
-``argmax`` lives in :mod:`odyssey_codegen.lower_metric_argmax`).
+prediction, lowered with llvmlite (see :mod:`odyssey_codegen.metrics.lower` for the ABI;
+``argmax`` lives in :mod:`odyssey_codegen.metrics.argmax`).
 
 * ``labels``/``threshold`` read one value per row;
 * ``topk`` sweeps the row's classes as explicit ``<W x T>`` vectors
@@ -18,74 +18,34 @@ import math
 
 from llvmlite import ir
 
-from .metric_spec import MetricSpec
+from ..emitter import I1, I32, I64, PTR, STORAGE, Emitter, splat
+from .spec import MetricSpec
 
 __all__ = ["RowLowering", "I1", "I32", "I64", "PTR", "TYPES", "ITEMSIZE", "UNROLL", "splat"]
 
-I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
-PTR = ir.PointerType()
-TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType(), "int32": I32, "int64": I64}
-ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8}
+TYPES = {name: s.mem for name, s in STORAGE.items()}
+ITEMSIZE = {name: s.itemsize for name, s in STORAGE.items()}
 #: independent accumulators of the class sweep over long rows
 UNROLL = 4
 
 
-def splat(b: ir.IRBuilder, value: ir.Value, lanes: int) -> ir.Value:
-    vec_ty = ir.VectorType(value.type, lanes)
-    vec = b.insert_element(ir.Constant(vec_ty, ir.Undefined), value, ir.Constant(I32, 0))
-    return b.shuffle_vector(vec, ir.Constant(vec_ty, ir.Undefined),
-                            ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
-
-
-class RowLowering:
-    """Builder state shared by the kernel and its predictors; ``self.b`` moves from
-    block to block.  Subclasses set ``preds``, ``C`` and ``k`` before predicting."""
+class RowLowering(Emitter):
+    """Builder state shared by the kernel and its predictors, on the shared
+    :class:`~odyssey_codegen.emitter.Emitter` (blocks, loops, masked loads,
+    reductions); ``self.b`` moves from block to block.  Subclasses set ``preds``,
+    ``C`` and ``k`` before predicting."""
 
     block_rows = 0     # rows one block step predicts at once (see ArgmaxLowering)
 
     def __init__(self, spec: MetricSpec, preds: str, targets: str, width: int, symbol: str,
                  classes: int = 0):
+        super().__init__(symbol, (PTR, I64, I64, PTR))
         self.spec, self.width, self.classes = spec, width, classes
         self.pty, self.tty = TYPES[preds], TYPES[targets]
         self.palign, self.talign = ITEMSIZE[preds], ITEMSIZE[targets]
         self.lane_int = ir.IntType(8 * ITEMSIZE[preds])
-        self.module = ir.Module(name=symbol)
-        fn_ty = ir.FunctionType(ir.VoidType(), (PTR, I64, I64, PTR))
-        self.fn = ir.Function(self.module, fn_ty, symbol)
-        self.fn.attributes.add("nounwind")
-        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
 
     # -- helpers ---------------------------------------------------------------
-    def block(self, name: str) -> ir.Block:
-        return self.fn.append_basic_block(name)
-
-    def at(self, block: ir.Block) -> None:
-        self.b.position_at_end(block)
-
-    def i64(self, value: int) -> ir.Constant:
-        return ir.Constant(I64, value)
-
-    def intrinsic(self, name: str, ret: ir.Type, args: tuple[ir.Type, ...]) -> ir.Function:
-        if name in self.module.globals:
-            return self.module.globals[name]
-        return ir.Function(self.module, ir.FunctionType(ret, args), name)
-
-    def vec_suffix(self, ty: ir.VectorType) -> str:
-        elem = ty.element
-        kind = f"i{elem.width}" if isinstance(elem, ir.IntType) else (
-            "f32" if isinstance(elem, ir.FloatType) else "f64")
-        return f"v{ty.count}{kind}"
-
-    def reduce(self, op: str, vec: ir.Value) -> ir.Value:
-        name = f"llvm.vector.reduce.{op}.{self.vec_suffix(vec.type)}"
-        return self.b.call(self.intrinsic(name, vec.type.element, (vec.type,)), [vec])
-
-    def masked_load(self, ptr: ir.Value, mask: ir.Value, passthru: ir.Value) -> ir.Value:
-        vec_ty = passthru.type
-        name = f"llvm.masked.load.{self.vec_suffix(vec_ty)}.p0"
-        fn = self.intrinsic(name, vec_ty, (PTR, I32, mask.type, vec_ty))
-        return self.b.call(fn, [ptr, ir.Constant(I32, self.palign), mask, passthru])
-
     def nan_lanes(self, v: ir.Value, valid: ir.Value | None = None) -> ir.Value:
         """All-ones integer lanes where ``v`` is NaN (kept in integer registers,
         not as an ``<W x i1>`` mask, so or-accumulating them stays one instruction)."""
@@ -145,30 +105,6 @@ class RowLowering:
         mask = b.icmp_unsigned("<", iota, splat(b, b.trunc(rem, I32), w))
         return rp, nfull, mask, iota
 
-    def loop(self, name: str, start: ir.Value, limit: ir.Value, stride: int,
-             state: dict[str, ir.Value], body) -> tuple[ir.Value, dict[str, ir.Value]]:
-        """``while c + stride <= limit: state = body(c, state); c += stride``;
-        returns ``(c, state)`` after the loop."""
-        b = self.b
-        pre, head, loop, done = b.block, self.block(f"{name}_head"), \
-            self.block(f"{name}_body"), self.block(f"{name}_done")
-        b.branch(head)
-        self.at(head)
-        c = b.phi(I64, f"{name}_c")
-        phis = {key: b.phi(value.type, key) for key, value in state.items()}
-        c.add_incoming(start, pre)
-        for key, value in state.items():
-            phis[key].add_incoming(value, pre)
-        b.cbranch(b.icmp_signed("<=", b.add(c, self.i64(stride)), limit), loop, done)
-        self.at(loop)
-        out = body(c, dict(phis))
-        for key, phi in phis.items():
-            phi.add_incoming(out[key], b.block)
-        c.add_incoming(b.add(c, self.i64(stride)), b.block)
-        b.branch(head)
-        self.at(done)
-        return c, phis
-
     def sweep(self, rp: ir.Value, nfull: ir.Value, mask: ir.Value, init: dict[str, ir.Value],
               step, merge) -> dict[str, ir.Value]:
         """Fold ``step(v, c, state, valid) -> state`` over the row's full vectors
@@ -199,7 +135,7 @@ class RowLowering:
                              lambda c, st: step(chunk(c), c, st, None))
         neg_inf = ir.Constant(ir.VectorType(self.pty, w), [float("-inf")] * w)
         v = self.masked_load(b.gep(rp, [b.mul(nfull, self.i64(w))], source_etype=self.pty),
-                             mask, neg_inf)
+                             mask, neg_inf, self.palign)
         return step(v, nfull, state, mask)
 
     def lane_index(self, c: ir.Value) -> ir.Value:

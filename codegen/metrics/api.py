@@ -15,12 +15,12 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import jit
-from .api import load_object, memoized
-from .lower_metric import ARG_INDEX, ARGS_WORDS, LOCAL_MAX, STATUS_WORDS, lower_metric
-from .metric_spec import MetricSpec, load_metric_spec_file, load_metric_spec_text
-from .spec import SpecError, standard_spec_dir
-from .target import Target, default_target
+from .. import jit
+from ..api import load_object, memoized
+from ..spec import SpecError, standard_spec_dir
+from ..target import Target, default_target
+from .lower import ARG_INDEX, ARGS_WORDS, LOCAL_MAX, STATUS_WORDS, lower_metric
+from .spec import MetricSpec, load_metric_spec_file, load_metric_spec_text
 
 __all__ = ["MetricKernel", "compile_metric", "metric_llvm_ir", "metric_assembly",
            "standard_metric_spec", "standard_metric_specs", "metric_spec_dir",
@@ -33,7 +33,7 @@ STATS = jit.STATS
 @dataclass(frozen=True)
 class MetricKernel:
     """A loaded kernel: ``void f(int64* args, int64 first_row, int64 end_row,
-    int64* status)`` (see :mod:`odyssey_codegen.lower_metric` for the words)."""
+    int64* status)`` (see :mod:`odyssey_codegen.metrics.lower` for the words)."""
     address: int
     symbol: str
     spec_name: str

@@ -11,13 +11,13 @@ import argparse
 import time
 from pathlib import Path
 
-from . import cache
-from .api import origin_counts
-from .metric_api import (STATS, compile_metric, load_metric_spec_file, metric_assembly,
+from .. import cache
+from ..api import origin_counts
+from ..spec import SpecError
+from ..target import Target, default_target, named_target
+from .api import (STATS, compile_metric, load_metric_spec_file, metric_assembly,
                          metric_llvm_ir, standard_metric_specs)
-from .metric_spec import MetricSpec
-from .spec import SpecError
-from .target import Target, default_target, named_target
+from .spec import MetricSpec
 
 __all__ = ["add_metric_commands"]
 

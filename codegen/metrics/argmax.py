@@ -18,7 +18,7 @@ import math
 
 from llvmlite import ir
 
-from .lower_metric_rows import I1, I32, I64, RowLowering
+from .rows import I1, I32, I64, RowLowering
 
 __all__ = ["ArgmaxLowering", "BLOCK_MAX_ROW_BYTES"]
 
@@ -141,7 +141,7 @@ class ArgmaxLowering(RowLowering):
         b.branch(head)
         self.at(tail)
         v = self.masked_load(b.gep(rp, [b.mul(nfull, self.i64(w))], source_etype=self.pty),
-                             mask, ir.Constant(vty, [float("-inf")] * w))
+                             mask, ir.Constant(vty, [float("-inf")] * w), self.palign)
         bits = b.bitcast(b.and_(b.fcmp_ordered("==", v, best), mask), ir.IntType(w))
         last = b.add(b.mul(nfull, self.i64(w)), self.cttz(bits))
         # no lane matches only if the row is empty of non-NaN values: impossible here

@@ -47,7 +47,7 @@ Every kernel also counts *bad rows* (a target, or a label prediction, outside
 ``[0, C)``; such rows are skipped), *NaN rows* (rows whose scores contain a
 NaN), so the runtime can reject a batch and take back its counts, and *hits*
 (the ``confusion`` sink too: the growth of the matrix's trace).  The ABI is
-documented in :mod:`odyssey_codegen.lower_metric`.
+documented in :mod:`odyssey_codegen.metrics.lower`.
 
 Every error is a :class:`odyssey_codegen.spec.SpecError` naming the file, the line, the
 offending text and what was expected, including a file over the limits of
@@ -62,8 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .limits import MAX_ENTRIES, check_count
-from .source import SourceReader, parse_toml, read_source
+from ..limits import MAX_ENTRIES, check_count
+from ..source import SourceReader, parse_toml, read_source
 
 __all__ = ["MetricSpec", "load_metric_spec_file", "load_metric_spec_text", "PREDICTORS",
            "SINKS", "FLOAT_DTYPES", "INT_DTYPES"]

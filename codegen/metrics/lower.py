@@ -1,4 +1,4 @@
-"""Lowering of metric specs (:mod:`odyssey_codegen.metric_spec`) to LLVM IR (llvmlite.ir).
+"""Lowering of metric specs (:mod:`odyssey_codegen.metrics.spec`) to LLVM IR (llvmlite.ir).
 
 ABI of every metric kernel::
 
@@ -26,7 +26,7 @@ score; counted as usual, NaN being the largest value) and hits (rows whose
 prediction equals the target, or ``topk`` hits; both sinks count them).  Rows ``[first_row, end_row)`` are processed; threads take disjoint ranges.
 
 Per row: load the target, skip the row as bad when it is outside ``[0, C)``,
-predict (:mod:`odyssey_codegen.lower_metric_rows`, :mod:`odyssey_codegen.lower_metric_argmax`), then the sink.  ``confusion`` adds
+predict (:mod:`odyssey_codegen.metrics.rows`, :mod:`odyssey_codegen.metrics.argmax`), then the sink.  ``confusion`` adds
 ``delta`` into ``counts[t*C + ŷ]`` (mode 0/1/2 above); a kernel whose class count
 is only known at run time prefetches the cell and adds it one row later, so a
 cache miss in a large matrix overlaps the next row instead of stalling.  A
@@ -38,9 +38,9 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .lower_metric_argmax import ArgmaxLowering
-from .lower_metric_rows import I1, I32, I64, PTR
-from .metric_spec import MetricSpec
+from ..emitter import I1, I32, I64, PTR
+from .argmax import ArgmaxLowering
+from .spec import MetricSpec
 
 __all__ = ["lower_metric", "LOCAL_MAX", "ARGS_WORDS", "STATUS_WORDS", "ARG_INDEX"]
 
