@@ -1,0 +1,309 @@
+"""``TorchOptimizer``: a ``torch.optim.Optimizer`` whose step is the odyssey
+runtime's.
+
+Each instance drives one *engine*, the NumPy-API optimizer of the same spec
+(:class:`odyssey_training.optimizers.Optimizer`), whose param groups hold
+:class:`~.tensors.TensorParameter` views of the torch tensors.  So the
+kernels, pointer tables, gradient re-pointing (``KernelPlan.refresh``), fused
+``max_grad_norm`` and state are the runtime's own; this class only keeps the
+torch side in step:
+
+* ``param_groups`` are torch's (tensors, torch's keys); each step copies the
+  values the spec knows (``lr``, ``betas``, flags, ``max_grad_norm``) into the
+  engine's groups, so torch's lr schedulers work unchanged;
+* ``state`` is torch's layout, built on read from the engine's state: buffers
+  are tensors sharing the engine's memory, ``step`` a float tensor as torch
+  keeps it (none for SGD, as torch); ``state_dict()`` is torch's own method;
+* ``load_state_dict`` is torch's own method (hooks, checks, casts); the state it
+  assembles reaches :meth:`__setstate__`, which loads it into the engine
+  (validated before anything changes).
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from collections import defaultdict
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from ...optimizers.base import Optimizer
+from ...optimizers.hyper import group_defaults as engine_defaults, hyper_values
+from .tensors import TensorParameter
+
+__all__ = ["TorchOptimizer"]
+
+#: torch options that choose among torch's own implementations: accepted and kept
+#: in the groups, whatever their value (ours is always one fused native call)
+IMPLEMENTATION_OPTIONS = ("foreach", "fused")
+
+
+def plain(value: Any) -> Any:
+    """A group value as the engine takes it: one-element tensors as floats."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"a tensor hyperparameter must have one element, got shape "
+                             f"{tuple(value.shape)}")
+        return value.item()
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    return value
+
+
+def _scalar_dtype() -> torch.dtype:
+    """torch's dtype for ``state["step"]``."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+class _GroupSync:
+    """What the engine's copy of one torch param group was last built from."""
+    __slots__ = ("tensors", "values", "dynamic")
+
+    def __init__(self, tensors: list) -> None:
+        self.tensors, self.values, self.dynamic = list(tensors), None, True
+
+
+class TorchOptimizer(torch.optim.Optimizer):
+    """Base of the torch-facing optimizers (see :func:`~.classes.optimizer_class`).
+
+    Class attributes set per spec: ``engine_class`` (the NumPy-API optimizer),
+    ``spec``, ``init_signature`` (torch's constructor arguments plus
+    ``max_grad_norm``, ``num_threads``, ``simd_width``), ``group_defaults`` (a
+    param group's keys in torch's order), ``torch_options`` (torch-only options
+    and the one value the kernels implement), ``stores_step`` and
+    ``eager_state`` (torch's conventions for ``state``).
+    """
+
+    engine_class: ClassVar[type[Optimizer]]
+    spec: ClassVar[Any]
+    init_signature: ClassVar[inspect.Signature]
+    group_defaults: ClassVar[dict[str, Any]]
+    torch_options: ClassVar[dict[str, Any]]
+    stores_step: ClassVar[bool] = True
+    eager_state: ClassVar[bool] = False
+
+    def __init__(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        bound = self.init_signature.bind(params, *args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        params = values.pop("params")
+        threads, width = values.pop("num_threads"), values.pop("simd_width")
+        defaults = {**self.group_defaults, **values}
+        self._check_options(defaults)
+        self._engine_keys = tuple(engine_defaults(self.spec))
+        self._engine = self.engine_class(None, num_threads=threads, simd_width=width,
+                                         **self._engine_values(defaults))
+        self._members: dict[int, TensorParameter] = {}
+        self._synced: list[_GroupSync] = []
+        self._values_of = operator.itemgetter(*self._engine_keys)
+        super().__init__(params, defaults)
+
+    # ---- what the engine reports ---------------------------------------------
+    @property
+    def engine(self) -> Optimizer:
+        """The NumPy-API optimizer running the kernels on the tensors' memory."""
+        return self._engine
+
+    @property
+    def last_grad_norm(self) -> float | None:
+        """The last clipped group's gradient norm (``max_grad_norm``), as the engine's."""
+        return self._engine.last_grad_norm
+
+    @property
+    def skipped_steps(self) -> int:
+        """Group steps skipped for a non-finite gradient norm (``max_grad_norm``)."""
+        return self._engine.skipped_steps
+
+    # ---- param groups ---------------------------------------------------------
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """torch's ``add_param_group``; the tensors and values are checked (and the
+        group is dropped again on an error) before the engine gets the group."""
+        super().add_param_group(param_group)
+        index = len(self.param_groups) - 1
+        group = self.param_groups[index]
+        try:
+            self._check_options(group)
+            members = self._wrap(index, group)
+            self._engine.add_param_group({"params": members, **self._engine_values(group)})
+        except BaseException:
+            self.param_groups.pop()
+            raise
+        self._synced.append(_GroupSync(group["params"]))
+        if self.eager_state:
+            self._create_state(index)
+
+    def _engine_values(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {k: plain(group[k]) for k in self._engine_keys}
+
+    def _check_options(self, group: dict[str, Any]) -> None:
+        name = type(self).__name__
+        for key, only in self.torch_options.items():
+            value = group.get(key, only)
+            if key in IMPLEMENTATION_OPTIONS:
+                if value is not None and not isinstance(value, bool):
+                    raise TypeError(f"{name}: {key} must be None, True or False, got {value!r}")
+            elif value != only:
+                raise ValueError(f"{name}: {key}={value!r} is not supported: the odyssey "
+                                 f"kernel implements {key}={only!r}")
+
+    def _wrap(self, index: int, group: dict[str, Any]) -> list[TensorParameter]:
+        """The group's tensors as TensorParameters (one per tensor, reused)."""
+        names = group.get("param_names")
+        members = []
+        for i, tensor in enumerate(group["params"]):
+            member = self._members.get(id(tensor))
+            if member is None or member.tensor is not tensor:
+                name = names[i] if names else f"{i} of param group {index}"
+                member = TensorParameter(tensor, str(name))
+            members.append(member)
+        for member in members:
+            self._members[id(member.tensor)] = member
+        return members
+
+    def _create_state(self, index: int) -> None:
+        """torch's Adagrad fills its state at construction: do the same."""
+        from odyssey_codegen.api import compile_kernel
+        engine = self._engine
+        group = engine.param_groups[index]
+        flags = engine._check_variant(group)
+        values = {k: float(v) for k, v in hyper_values(self.spec, group).items()}
+        for p in group["params"]:
+            kernel = compile_kernel(self.spec, flags, p.data.dtype.name, width=engine.simd_width)
+            engine._ensure_state(p, kernel.states, values)
+
+    def _sync_groups(self) -> None:
+        """Bring the engine's groups up to date with torch's (values a scheduler
+        wrote, tensors put into ``group["params"]``)."""
+        mine = self._engine.param_groups
+        if len(self.param_groups) != len(mine):
+            raise RuntimeError(f"{type(self).__name__}: param_groups was changed in place; "
+                               "add groups with add_param_group()")
+        for index, (group, engine_group, seen) in enumerate(zip(self.param_groups, mine,
+                                                               self._synced)):
+            tensors = group["params"]
+            if len(tensors) != len(seen.tensors) or not all(
+                    map(operator.is_, tensors, seen.tensors)):
+                engine_group["params"] = self._wrap(index, group)
+                seen.tensors = list(tensors)
+            values = self._values_of(group)
+            if seen.dynamic or values != seen.values:
+                engine_group.update(zip(self._engine_keys, map(plain, values)))
+                seen.values = values
+                seen.dynamic = any(isinstance(v, torch.Tensor) or (
+                    isinstance(v, tuple) and any(isinstance(x, torch.Tensor) for x in v))
+                    for v in values)
+
+    # ---- step -------------------------------------------------------------------
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """One update of every tensor that has a ``.grad``, in place, by the
+        spec's native kernel.  ``closure`` (re-evaluates the model and returns
+        the loss) runs first, with gradients enabled; its loss is returned."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._update()
+        return loss
+
+    @torch.compiler.disable
+    def _update(self) -> None:
+        self._sync_groups()
+        self._engine.step()
+
+    # ---- state, in torch's layout -------------------------------------------------
+    @property
+    def state(self) -> defaultdict:
+        """torch's ``state``: per tensor, the engine's buffers as tensors sharing
+        their memory, and ``step`` as a float tensor (as torch keeps it)."""
+        view = self.__dict__["_state_view"]
+        if "_engine" in self.__dict__:
+            self._fill_state(view)
+        return view
+
+    @state.setter
+    def state(self, value: defaultdict) -> None:
+        self.__dict__["_state_view"] = value
+
+    def _fill_state(self, view: defaultdict) -> None:
+        for p, entry in self._engine.state.items():
+            tensor = p.tensor
+            out = view.get(tensor)
+            for key, value in entry.items():
+                if key == "step":
+                    if not self.stores_step:
+                        continue
+                    held = None if out is None else out.get("step")
+                    if isinstance(held, torch.Tensor) and held.dim() == 0:
+                        held.fill_(float(value))
+                        continue
+                    value = torch.tensor(float(value), dtype=_scalar_dtype())
+                else:
+                    held = None if out is None else out.get(key)
+                    if (isinstance(held, torch.Tensor) and held.shape == value.shape
+                            and held.data_ptr() == value.__array_interface__["data"][0]):
+                        continue
+                    value = torch.from_numpy(value)
+                if out is None:
+                    out = view[tensor]
+                out[key] = value
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "num_threads": self._engine.num_threads,
+                "simd_width": self._engine.simd_width}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """The end of torch's ``load_state_dict`` (and of unpickling or
+        ``copy.deepcopy``): load ``state["state"]`` (keyed by tensor, already cast
+        by torch) and ``state["param_groups"]`` into the engine, checked first."""
+        if "_engine" not in self.__dict__:
+            self._unpickle(state)
+            return
+        groups = state["param_groups"]
+        for group in groups:
+            self._check_options(group)
+        self._engine.load_state_dict(self._engine_state_dict(groups, state["state"]))
+        for group in groups:
+            for key, value in self.defaults.items():
+                group.setdefault(key, value)
+        self.__dict__["_state_view"] = defaultdict(dict)
+        super().__setstate__({"param_groups": groups})
+        self._synced = [_GroupSync(g["params"]) for g in groups]
+
+    def _engine_state_dict(self, groups: list[dict], saved: dict) -> dict[str, Any]:
+        """A torch-layout state (keyed by tensor) in the engine's layout (by index)."""
+        flat = [t for g in groups for t in g["params"]]
+        index = {id(t): i for i, t in enumerate(flat)}
+        state = {}
+        for key, entry in saved.items():
+            if id(key) not in index or not isinstance(entry, dict):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: state for "
+                                 f"{key!r}, which is no parameter of this optimizer")
+            state[index[id(key)]] = {k: _to_numpy(v, k) for k, v in entry.items()
+                                     if v is not None}
+        engine_groups, start = [], 0
+        for group in groups:
+            count = len(group["params"])
+            engine_groups.append({**{k: plain(group[k]) for k in self._engine_keys
+                                     if k in group},
+                                  "params": list(range(start, start + count))})
+            start += count
+        return {"state": state, "param_groups": engine_groups}
+
+    def _unpickle(self, state: dict[str, Any]) -> None:
+        defaults = state["defaults"]
+        names = [n for n in self.init_signature.parameters if n in defaults]
+        groups = [dict(g) for g in state["param_groups"]]
+        TorchOptimizer.__init__(self, groups, **{n: defaults[n] for n in names},
+                                num_threads=state.get("num_threads"),
+                                simd_width=state.get("simd_width"))
+        self.__setstate__({"state": state["state"], "param_groups": self.param_groups})
+
+
+def _to_numpy(value: Any, key: str) -> Any:
+    """A torch state value as the engine loads it (arrays; ``step`` a number)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return float(value) if key == "step" else value.numpy()
+    return value
