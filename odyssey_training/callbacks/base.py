@@ -19,6 +19,11 @@ Hook order in a run (``BasicTrainingLoop.fit``)::
       on_epoch_end(epoch, logs)                                        the epoch's logs
     on_train_end(logs)
 
+At each hook the loop calls its callbacks in their order, then ``History``, then
+the callbacks that write checkpoints (:attr:`Callback.writes_checkpoints`); at
+``on_train_begin`` those come first, so a state one restores (BackupAndRestore) is
+in place for the others.
+
 A callback that holds state a resumed run needs (a best value, a wait count)
 implements ``state_dict()`` / ``load_state_dict()`` with JSON-friendly values and
 ndarrays; the loop saves it in its own state under the callback's
@@ -41,6 +46,11 @@ class Callback:
     """Base class: override the hooks you need (all are optional no-ops)."""
 
     loop: Any = None
+    #: a callback that writes checkpoints runs after every other callback (and after
+    #: ``History``) at each hook, so what it saves includes their work for that batch
+    #: or epoch (ModelCheckpoint, BackupAndRestore; Lightning orders them the same way),
+    #: and before them at ``on_train_begin``, so what it restores there is in place
+    writes_checkpoints: bool = False
 
     def set_loop(self, loop: Any) -> None:
         """Called by the loop (or a test) before any hook."""

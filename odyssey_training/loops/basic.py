@@ -64,7 +64,9 @@ class BasicTrainingLoop(LoopState):
             ``ReduceLROnPlateau`` scheduler is fed ``logs[scheduler_monitor]``.
         metrics: dict name -> Metric, a list of Metrics (default names), or a
             MetricCollection; validation uses fresh copies (``loop.val_metrics``).
-        callbacks: Callbacks, called in order; ``History`` comes last.
+        callbacks: Callbacks, called in order; ``History`` comes after them, then the
+            callbacks that write checkpoints (ModelCheckpoint, BackupAndRestore), which
+            come first at ``on_train_begin`` instead (a restore precedes the rest).
         grad_accum_steps: batches whose gradients add up before one optimizer step
             (the loss gradient is divided by it, so k batches of b step as one of k*b).
         clip_grad_norm: global L2 norm limit, fused into the update kernel through
@@ -141,22 +143,23 @@ class BasicTrainingLoop(LoopState):
         initial_epoch = _count("initial_epoch", initial_epoch, 0)
         if max_steps is not None:
             max_steps = _count("max_steps", max_steps, 0)
-        resumed, keep_state = self.resume_point(), self.restored_epoch_state()
         self.train_data = train_data
+        self.stop_training = False
+        self.params = {"epochs": epochs, "steps": _len(train_data), "max_steps": max_steps}
+        if self.resume_point() is None and self.seed is not None:
+            seed_everything(self.seed)      # a state restored below brings its own RNG
+        # on_train_begin comes before the resume point is read, so a callback that
+        # restores a state there (BackupAndRestore) is continued by this fit
+        run_order(self.callbacks, None, self, train_begin=True).on_train_begin(None)
+        resumed, keep_state = self.resume_point(), self.restored_epoch_state()
         self.apply_data_state(train_data)
         self.finish_fit()
         if resumed is None:
-            if self.seed is not None:
-                seed_everything(self.seed)
             start, skip = initial_epoch, 0
-            self.history = History()
+            self.history, self.epoch_logs = History(), None
         else:
             start, skip = max(initial_epoch, resumed[0]), resumed[1]
-        self.stop_training = False
-        self.params = {"epochs": epochs, "steps": _len(train_data), "max_steps": max_steps}
-        cbs = CallbackList([self.callbacks, self.history])
-        cbs.set_loop(self)
-        cbs.on_train_begin(None)
+        cbs = run_order(self.callbacks, self.history, self)
         logs: dict[str, Any] = {}
         epoch = start
         for epoch in range(start, epochs):
@@ -191,6 +194,7 @@ class BasicTrainingLoop(LoopState):
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self._step_scheduler_on_epoch(logs)
         self.epoch_complete = True
+        self.epoch_logs = logs      # a state saved in on_epoch_end records them in history
         cbs.on_epoch_end(epoch, logs)
         return logs
 
@@ -208,6 +212,8 @@ class BasicTrainingLoop(LoopState):
                 next(iterator)
         batch = self.batches_done
         last = _len(data)
+        if skip and skip == last:
+            return      # restored after the epoch's last batch: its data has moved on
         tick = perf_counter()
         for inputs, targets in iterator:
             t0 = perf_counter()
@@ -296,6 +302,24 @@ class BasicTrainingLoop(LoopState):
         """``{"loss": ..., metric: ...}`` of the model on ``data`` (inference mode),
         with fresh copies of the loop's metrics; no callbacks run."""
         return run_evaluation(self.model, data, self.loss, fresh_copy(self.metrics), None)
+
+
+def run_order(callbacks: CallbackList, history: History | None, loop: Any, *,
+              train_begin: bool = False) -> CallbackList:
+    """The callbacks as a run calls them: the list's order, then ``history``, then the
+    callbacks that write checkpoints (``writes_checkpoints``, top level of the list),
+    so a checkpoint holds every other callback's work for its batch or epoch
+    (Lightning runs its checkpoint callbacks last for the same reason).  For
+    ``on_train_begin`` (``train_begin=True``) those come first instead: a state one
+    restores there (BackupAndRestore) is in place when the others begin."""
+    writers = [cb for cb in callbacks if cb.writes_checkpoints]
+    others = [cb for cb in callbacks if not cb.writes_checkpoints]
+    if train_begin:
+        ordered = CallbackList(writers + others)
+    else:
+        ordered = CallbackList(others + ([history] if history is not None else []) + writers)
+    ordered.set_loop(loop)
+    return ordered
 
 
 def _is_plateau(scheduler: Any) -> bool:

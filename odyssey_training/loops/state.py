@@ -70,6 +70,7 @@ class LoopState:
         self.last_lr: float | None = None     # the lr of the last optimizer step
         self.loss_mean = LossTracker()
         self.data_state_applied = False
+        self.epoch_logs: dict[str, Any] | None = None     # the logs on_epoch_end is given
         self._resume: dict[str, Any] | None = None
 
     # ---- saving -------------------------------------------------------------
@@ -87,11 +88,22 @@ class LoopState:
                       if self.micro_step else None),
             "epoch_state": None if complete or not self.batches_done else {
                 "loss": self.loss_mean.state_dict(), "metrics": self.metrics.state_dict()},
-            "history": self.history.state_dict(),
+            "history": self._history_state(),
             "data": _data_state(self.train_data),
             "rng": rng_state(),
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks.stateful()},
         }
+        return state
+
+    def _history_state(self) -> dict[str, Any]:
+        """The history, with the finished epoch's logs when saved from ``on_epoch_end``
+        (History is the last callback, so it has not recorded that epoch yet)."""
+        state = self.history.state_dict()
+        if self.epoch_complete and self.epoch_logs is not None \
+                and state["epoch"][-1:] != [self.epoch]:
+            state["epoch"].append(self.epoch)
+            for key, value in self.epoch_logs.items():
+                state["history"].setdefault(key, []).append(value)
         return state
 
     # ---- loading ------------------------------------------------------------

@@ -29,6 +29,8 @@ __all__ = ["Accuracy", "TopKAccuracy"]
 class _HitRate(Metric):
     """State: ``correct`` (hits) and ``total`` (rows), both ints."""
 
+    higher_is_better = True
+
     def __init__(self, num_classes: int, *, threshold: float = 0.5,
                  nan_policy: str = "raise") -> None:
         self.num_classes = check_num_classes(num_classes)

@@ -29,6 +29,10 @@ __all__ = ["Metric"]
 class Metric(abc.ABC):
     """Base class: subclasses implement the five ``_``-prefixed hooks below."""
 
+    #: whether a larger value is better (torchmetrics' name): ``mode="auto"`` of the
+    #: monitoring callbacks reads it; None when the value is not a score
+    higher_is_better: bool | None = None
+
     def update(self, preds: Any, targets: Any) -> None:
         """Fold a batch into the state (see the subclass for accepted inputs)."""
         self._update(preds, targets)

@@ -47,6 +47,8 @@ class LossTracker(Metric):
     (3.0, 3.0, 3.0, 2.0, 4.0, 3, 0.6666666666666666)
     """
 
+    higher_is_better = False
+
     def __init__(self, ema_decay: float = 0.9) -> None:
         ema_decay = float(ema_decay)
         if not 0.0 <= ema_decay < 1.0:

@@ -106,6 +106,7 @@ def precision_recall_f1(counts: np.ndarray, average: str | None = "macro",
 
 
 class _PRF(_ConfusionMetric):
+    higher_is_better = True
     _index = 0
     _name = ""
 
