@@ -11,8 +11,9 @@ arrays in safetensors and the rest as JSON):
 * ``epoch_state``: the running loss mean and the training metrics' states of an
   epoch in progress, so its logs come out as if never interrupted;
 * ``history``, ``data`` (the training data's own ``state_dict``, e.g. an
-  ``ArrayLoader``'s epoch and position), ``rng`` (NumPy's global generator and
-  Python's ``random``) and ``callbacks`` (each stateful callback's state).
+  ``ArrayLoader``'s epoch and position), ``rng`` (NumPy's global generator,
+  Python's ``random`` and, when torch is imported, torch's CPU generator: what
+  ``seed_everything`` seeds) and ``callbacks`` (each stateful callback's state).
 
 ``load_state_dict`` checks everything before it changes anything.
 """
@@ -20,6 +21,7 @@ arrays in safetensors and the rest as JSON):
 from __future__ import annotations
 
 import random
+import sys
 from typing import Any
 
 import numpy as np
@@ -32,12 +34,18 @@ STATE_VERSION = 1
 
 
 def rng_state() -> dict[str, Any]:
-    """NumPy's global generator and Python's ``random``, as plain values and arrays."""
+    """NumPy's global generator and Python's ``random`` (and torch's CPU generator,
+    a uint8 array, when torch is imported: dropout in a torch model draws from it),
+    as plain values and arrays."""
     name, keys, pos, has_gauss, gauss = np.random.get_state()
     version, internal, gauss_next = random.getstate()
-    return {"numpy": {"name": name, "keys": keys.copy(), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
-            "python": {"version": version, "state": list(internal), "gauss_next": gauss_next}}
+    state = {"numpy": {"name": name, "keys": keys.copy(), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
+             "python": {"version": version, "state": list(internal), "gauss_next": gauss_next}}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        state["torch"] = torch.get_rng_state().numpy().copy()
+    return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -51,10 +59,24 @@ def set_rng_state(state: dict[str, Any]) -> None:
                         None if p["gauss_next"] is None else float(p["gauss_next"]))
         if keys.shape != (624,) or len(python_state[1]) != 625:
             raise ValueError("wrong sizes")
-    except (KeyError, TypeError, ValueError) as exc:
+        torch_state = _torch_rng(state.get("torch"))
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"not an RNG state from rng_state(): {exc}") from None
     np.random.set_state(numpy_state)
     random.setstate(python_state)
+    if torch_state is not None:
+        sys.modules["torch"].set_rng_state(torch_state)
+
+
+def _torch_rng(saved: Any) -> Any:
+    """A saved torch generator state as the tensor ``torch.set_rng_state`` takes,
+    checked on a scratch generator; None when there is none (or torch is not in use)."""
+    torch = sys.modules.get("torch")
+    if saved is None or torch is None:
+        return None
+    tensor = torch.from_numpy(np.array(saved, dtype=np.uint8))
+    torch.Generator().set_state(tensor)         # raises on a malformed state
+    return tensor
 
 
 class LoopState:
