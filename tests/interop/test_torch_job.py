@@ -15,6 +15,7 @@ from .helpers import torch
 
 from odyssey_training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint  # noqa: E402
 from odyssey_training.data import ArrayLoader  # noqa: E402
+from odyssey_training.interop import torch as ot_torch  # noqa: E402
 from odyssey_training.interop.torch import TorchModel  # noqa: E402
 from odyssey_training.job.lenet import LeNet5, to_32x32  # noqa: E402
 from odyssey_training.loops import BasicTrainingLoop  # noqa: E402
@@ -91,20 +92,22 @@ def _net(seed):
                          nn.Dropout(0.2), nn.Linear(16, 3))
 
 
-def _setup(seed):
+def _setup(seed, api="numpy"):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((96, 6)).astype(np.float32)
     y = rng.integers(0, 3, 96)
     model = TorchModel(_net(seed))
-    opt = AdamW(model.parameters(), lr=1e-2)
+    opt = (AdamW(model.parameters(), lr=1e-2) if api == "numpy"
+           else ot_torch.AdamW(model.module.parameters(), lr=1e-2))
     loop = BasicTrainingLoop(model, opt, loss=CrossEntropyLoss(), seed=0)
     return model, opt, loop, ArrayLoader(x, y, batch_size=16, seed=1)
 
 
-def test_a_torch_model_resumes_bit_for_bit_with_buffers_and_dropout(tmp_path):
+@pytest.mark.parametrize("api", ["numpy", "torch"])
+def test_a_torch_model_resumes_bit_for_bit_with_buffers_and_dropout(tmp_path, api):
     from odyssey_training.callbacks import LambdaCallback
     path = tmp_path / "mid.safetensors"
-    model, opt, loop, data = _setup(seed=3)
+    model, opt, loop, data = _setup(seed=3, api=api)
     count = []
 
     def save_mid_epoch(batch, logs):            # after the 8th batch: epoch 1 of 6-batch epochs
@@ -117,7 +120,7 @@ def test_a_torch_model_resumes_bit_for_bit_with_buffers_and_dropout(tmp_path):
     assert set(read_checkpoint(path)["buffers"]) == {
         "1.running_mean", "1.running_var", "1.num_batches_tracked"}
 
-    model, opt, loop, data = _setup(seed=99)       # another init, another RNG state
+    model, opt, loop, data = _setup(seed=99, api=api)   # another init, another RNG state
     torch.manual_seed(12345)
     np.random.seed(54321)
     load_checkpoint(path, model=model, optimizer=opt, loop=loop)

@@ -249,6 +249,19 @@ class TorchOptimizer(torch.optim.Optimizer):
                     out = view[tensor]
                 out[key] = value
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's ``load_state_dict``; state arrays may also be ndarrays (as a
+        checkpoint file brings them back): they are taken as tensors."""
+        state = state_dict.get("state") if isinstance(state_dict, dict) else None
+        if isinstance(state, dict) and any(isinstance(v, (np.ndarray, np.generic))
+                                           for e in state.values() if isinstance(e, dict)
+                                           for v in e.values()):
+            state_dict = {**state_dict, "state": {
+                k: {n: torch.from_numpy(np.array(v)) if isinstance(v, (np.ndarray, np.generic))
+                    else v for n, v in e.items()} if isinstance(e, dict) else e
+                for k, e in state.items()}}
+        super().load_state_dict(state_dict)
+
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "num_threads": self._engine.num_threads,
                 "simd_width": self._engine.simd_width}
