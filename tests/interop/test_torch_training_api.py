@@ -198,3 +198,14 @@ def test_a_compiled_model_trains_as_the_eager_one(backend):   # hand; ~1 min to 
         train_step(compiled, ours, data, step)
         train_step(twin, theirs, data, step)
     assert_params_close(zip(model.parameters(), twin.parameters()), 1e-4, 1e-5)
+
+
+def test_the_profiler_sees_the_step_as_torchs():
+    (model, ours), (twin, theirs) = _pair("AdamW", lr=1e-2)
+    data = Data(9)
+    names = []
+    for m, opt in ((model, ours), (twin, theirs)):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            train_step(m, opt, data, 0)
+        names.append({e.name for e in prof.events() if e.name.startswith("Optimizer.")})
+    assert names[0] == names[1] == {"Optimizer.step#AdamW.step", "Optimizer.zero_grad#AdamW.zero_grad"}

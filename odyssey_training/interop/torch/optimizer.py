@@ -28,12 +28,20 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
+from torch.autograd import profiler as _profiler
+from torch.optim import optimizer as _torch_optimizer
 
 from ...optimizers.base import Optimizer
 from ...optimizers.hyper import group_defaults as engine_defaults, hyper_values
 from .tensors import TensorParameter
 
 __all__ = ["TorchOptimizer"]
+
+#: torch.optim's registries of global step hooks (None if torch no longer has them)
+_GLOBAL_HOOKS = ((_torch_optimizer._global_optimizer_pre_hooks,
+                  _torch_optimizer._global_optimizer_post_hooks)
+                 if hasattr(_torch_optimizer, "_global_optimizer_post_hooks")
+                 and hasattr(_profiler, "_is_profiler_enabled") else None)
 
 #: torch options that choose among torch's own implementations: accepted and kept
 #: in the groups, whatever their value (ours is always one fused native call)
@@ -50,6 +58,14 @@ def plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(plain(v) for v in value)
     return value
+
+
+def _hooks_or_profiler() -> bool:
+    """Whether a global step hook is registered or the profiler records (then a step
+    goes through torch's wrapper); True when torch's internals moved (always wrap)."""
+    if _GLOBAL_HOOKS is None:
+        return True
+    return bool(_GLOBAL_HOOKS[0] or _GLOBAL_HOOKS[1]) or _profiler._is_profiler_enabled
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -196,16 +212,30 @@ class TorchOptimizer(torch.optim.Optimizer):
                     for v in values)
 
     # ---- step -------------------------------------------------------------------
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every tensor that has a ``.grad``, in place, by the
-        spec's native kernel.  ``closure`` (re-evaluates the model and returns
-        the loss) runs first, with gradients enabled; its loss is returned."""
+    def step(self, *args: Any, **kwargs: Any) -> Any:
+        """``step(closure=None)``: one update of every tensor that has a ``.grad``,
+        in place, by the spec's native kernel.  ``closure`` (re-evaluates the model
+        and returns the loss) runs first, with gradients enabled; its loss is
+        returned.  Step hooks (the optimizer's and the global ones) and the
+        profiler range run as torch.optim's: through torch's own wrapper, which
+        is skipped when there are no hooks and no profiler to serve."""
+        if (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                or _hooks_or_profiler()):
+            return self._step_with_hooks(*args, **kwargs)
+        return self._step(*args, **kwargs)
+
+    # torch wraps a subclass's step in its hook/profiler wrapper unless marked so
+    step.hooked = True  # type: ignore[attr-defined]
+
+    def _step(self, closure: Callable[[], Any] | None = None) -> Any:
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         self._update()
         return loss
+
+    _step_with_hooks = torch.optim.Optimizer.profile_hook_step(_step)
 
     @torch.compiler.disable
     def _update(self) -> None:
