@@ -19,6 +19,7 @@ from .plan import KernelPlan
 
 __all__ = ["Optimizer"]
 
+_refresh = operator.methodcaller("refresh")
 _DTYPE_NAMES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 #: widest vector a kernel may be compiled for (LLVM splits vectors wider than the CPU's)
 MAX_SIMD_WIDTH = 64
@@ -65,6 +66,8 @@ class Optimizer:
     """
 
     spec: ClassVar[Spec]
+    #: the pointer-table plan of one group and dtype (interop.torch's re-points from tensors)
+    plan_class: ClassVar[type[KernelPlan]] = KernelPlan
     _programs: ClassVar[dict[int, SpecProgram]] = {}
 
     def __init__(self, params: Iterable[Any] | None = None, *,
@@ -224,7 +227,7 @@ class Optimizer:
         last = self._last.get(index)
         if (last is not None and last.params is params and params == last.members
                 and last.kernels is settings.kernels and last.threads == self.num_threads
-                and all(map(KernelPlan.refresh, last.plans))
+                and all(map(_refresh, last.plans))
                 and (not last.skipped or all(p.grad is None for p in last.skipped))):
             return settings, last.live, last.plans
         self._last.pop(index, None)
@@ -271,7 +274,7 @@ class Optimizer:
             if plan is None or not plan.bind(kernel, params, self.num_threads):
                 first = [self._ensure_state(p, kernel.states, settings.values) for p in params]
                 buffers = [[self.state[p][s] for s in kernel.states] for p in params]
-                plan = KernelPlan(kernel, params, buffers, [self.state[p] for p in params],
+                plan = self.plan_class(kernel, params, buffers, [self.state[p] for p in params],
                                   self.num_threads, first)
                 self._plans[(index, dtype)] = plan
             plans.append(plan)

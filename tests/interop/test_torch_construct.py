@@ -168,3 +168,30 @@ def test_steps_are_in_place():
             if key != "step":
                 assert opt.state[member.tensor][key].data_ptr() == array.ctypes.data
     assert np.all([float(opt.state[p]["step"]) == 5 for p in model.parameters()])
+
+
+def test_large_tensors_and_moved_memory_follow_torch():
+    """Tensors cut into several table rows (> 65,536 values), new gradient tensors
+    every step, and a parameter whose memory is replaced (same dtype and shape)
+    mid-run: ours and torch.optim stay together."""
+    torch.manual_seed(0)
+    big = [torch.nn.Parameter(torch.randn(300, 301)), torch.nn.Parameter(torch.randn(70_000)),
+           torch.nn.Parameter(torch.randn(5))]
+    twin = [torch.nn.Parameter(p.detach().clone()) for p in big]
+    ours = ot_torch.Adam(big, lr=1e-2)
+    theirs = torch.optim.Adam(twin, lr=1e-2, foreach=False)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(12):
+        grads = [torch.randn(p.shape, generator=gen) for p in big]
+        for params, opt in ((big, ours), (twin, theirs)):
+            opt.zero_grad()
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            opt.step()
+        if step == 5:
+            with torch.no_grad():
+                for p in (big[0], twin[0]):
+                    p.data = p.data.clone()          # new memory, same dtype and shape
+    for a, b in zip(big, twin):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)

@@ -14,6 +14,8 @@ torch side in step:
 * ``state`` is torch's layout, built on read from the engine's state: buffers
   are tensors sharing the engine's memory, ``step`` a float tensor as torch
   keeps it (none for SGD, as torch); ``state_dict()`` is torch's own method;
+* the engine's plans are TensorPlans (:mod:`.plan`), which re-point the gradient
+  column from each ``tensor.grad`` directly;
 * ``load_state_dict`` is torch's own method (hooks, checks, casts); the state it
   assembles reaches :meth:`__setstate__`, which loads it into the engine
   (validated before anything changes).
@@ -33,6 +35,7 @@ from torch.optim import optimizer as _torch_optimizer
 
 from ...optimizers.base import Optimizer
 from ...optimizers.hyper import group_defaults as engine_defaults, hyper_values
+from .plan import TensorPlan
 from .tensors import TensorParameter
 
 __all__ = ["TorchOptimizer"]
@@ -111,6 +114,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         self._engine_keys = tuple(engine_defaults(self.spec))
         self._engine = self.engine_class(None, num_threads=threads, simd_width=width,
                                          **self._engine_values(defaults))
+        self._engine.plan_class = TensorPlan    # re-points gradients from the tensors
         self._members: dict[int, TensorParameter] = {}
         self._synced: list[_GroupSync] = []
         self._values_of = operator.itemgetter(*self._engine_keys)
