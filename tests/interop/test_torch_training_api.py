@@ -209,3 +209,19 @@ def test_the_profiler_sees_the_step_as_torchs():
             train_step(m, opt, data, 0)
         names.append({e.name for e in prof.events() if e.name.startswith("Optimizer.")})
     assert names[0] == names[1] == {"Optimizer.step#AdamW.step", "Optimizer.zero_grad#AdamW.zero_grad"}
+
+
+def test_a_compiled_training_step_runs_our_step_eagerly():
+    torch._dynamo.reset()
+    (model, ours), (twin, theirs) = _pair("SGD", seed=10, lr=0.1, momentum=0.9)
+    data = Data(10)
+
+    @torch.compile(backend="eager")
+    def compiled_step(x, y):
+        ours.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        ours.step()
+    for step in range(5):
+        compiled_step(*data[step])
+        train_step(twin, theirs, data, step)
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
