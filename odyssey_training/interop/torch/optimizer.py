@@ -223,10 +223,11 @@ class TorchOptimizer(torch.optim.Optimizer):
         returned.  Step hooks (the optimizer's and the global ones) and the
         profiler range run as torch.optim's: through torch's own wrapper, which
         is skipped when there are no hooks and no profiler to serve."""
-        if (self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
-                or _hooks_or_profiler()):
+        if (args or kwargs or self._optimizer_step_pre_hooks
+                or self._optimizer_step_post_hooks or _hooks_or_profiler()):
             return self._step_with_hooks(*args, **kwargs)
-        return self._step(*args, **kwargs)
+        self._update()                      # step(): the common case, in as few calls
+        return None
 
     # torch wraps a subclass's step in its hook/profiler wrapper unless marked so
     step.hooked = True  # type: ignore[attr-defined]
@@ -241,8 +242,18 @@ class TorchOptimizer(torch.optim.Optimizer):
 
     _step_with_hooks = torch.optim.Optimizer.profile_hook_step(_step)
 
-    @torch.compiler.disable
     def _update(self) -> None:
+        """Sync the groups and run the engine's step.  Under torch.compile this goes
+        through a ``torch.compiler.disable``d twin (a graph break: the step runs
+        eagerly); eagerly it skips that wrapper's cost."""
+        if torch.compiler.is_compiling():
+            self._eager_update()
+            return
+        self._sync_groups()
+        self._engine.step()
+
+    @torch.compiler.disable
+    def _eager_update(self) -> None:
         self._sync_groups()
         self._engine.step()
 
