@@ -84,7 +84,7 @@ def run_case(kind: str, name: str, threads: int, inputs: dict, limits: tuple,
                 medians[c] = float(np.median(ts))
     return {"case": kind, "optimizer": name, "threads": threads, "groups": groups,
             "rounds": rounds, "median_s": medians,
-            "speedup_vs": {f"{a}": q[1] for (a, _), q in paired.items()},
+            "speedup_vs": {a: q[1] for (a, _), q in paired.items()},
             "paired_ratio_quartiles": {f"{a}/{b}": q for (a, b), q in paired.items()},
             "loadavg_1min": [load_before, os.getloadavg()[0]]}
 
@@ -111,17 +111,25 @@ def _machine() -> dict:
     return info
 
 
+def _generation(flags: list[str]) -> str:
+    """What the ISA flags say about a CPU that reports no model name (a VM)."""
+    if {"amx_tile", "avx512_fp16"} <= set(flags):
+        return "; AMX and AVX512-FP16: Intel Sapphire Rapids or newer"
+    return ""
+
+
 def markdown(results: dict) -> str:
     m = results["machine"]
     lines = [BEGIN, "## Torch interop: real torch training steps (`bench/torch_interop.py`)",
              "", f"- command: `{results['command']}`", f"- date: {results['date']}",
              f"- code: {results.get('git') or 'unknown'}",
-             f"- machine: `{m['cpu_model']}` (`grep -m1 'model name' /proc/cpuinfo`; "
-             f"Intel Sapphire Rapids), {m['cores']} usable cores; LLVM CPU `{m['llvm_cpu']}`, "
+             f"- machine: `{m['cpu_model']}` (`grep -m1 'model name' /proc/cpuinfo`"
+             f"{_generation(m['isa_flags'])}), {m['cores']} usable cores, "
+             f"{m['memory_bytes'] / 2**30:.0f} GiB; LLVM CPU `{m['llvm_cpu']}`, "
              f"SIMD {m['simd_bits']}-bit; flags: {' '.join(m['isa_flags']) or 'none'}",
              f"- torch {results['torch']}, `OMP_WAIT_POLICY={results['omp_wait_policy']}`, "
              "`torch.set_num_threads(thr)` and `num_threads=thr` for ours",
-             f"- 1-minute load average before/after each case: "
+             "- 1-minute load average before/after each case: "
              + ", ".join(f"{c['case']} {c['optimizer']} t{c['threads']}: "
                          f"{c['loadavg_1min'][0]:.1f}/{c['loadavg_1min'][1]:.1f}"
                          for c in results["cases"]), "",

@@ -4,6 +4,8 @@ other jobs makes each op many times slower (docs/performance.md)."""
 
 import pytest
 
+from tests.job.conftest import no_plots  # noqa: F401  (the job tests' fixture, for lenet5 runs)
+
 
 @pytest.fixture(autouse=True, scope="package")
 def _one_torch_thread():

@@ -149,6 +149,7 @@ def test_steps_are_in_place():
     model, data = mlp(2), Data(2)
     opt = ot_torch.Adam(model.parameters(), lr=1e-2, amsgrad=True)
     pointers = [p.data_ptr() for p in model.parameters()]
+    last = None
     initial = [p.detach().clone() for p in model.parameters()]
     for step in range(5):
         opt.zero_grad()
@@ -156,8 +157,7 @@ def test_steps_are_in_place():
         opt.step()
         state_pointers = [[t.data_ptr() for k, t in opt.state[p].items() if k != "step"]
                           for p in model.parameters()]
-        if step:
-            assert state_pointers == last
+        assert last is None or state_pointers == last
         last = state_pointers
     assert [p.data_ptr() for p in model.parameters()] == pointers
     assert all(not torch.equal(p, q) for p, q in zip(model.parameters(), initial))

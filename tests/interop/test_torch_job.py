@@ -22,7 +22,6 @@ from odyssey_training.loops import BasicTrainingLoop  # noqa: E402
 from odyssey_training.losses import CrossEntropyLoss  # noqa: E402
 from odyssey_training.optimizers import AdamW  # noqa: E402
 from tests.job.helpers import run_cli  # noqa: E402
-from tests.job.conftest import no_plots  # noqa: E402,F401  (the fixture)
 from tests.job.test_resume import assert_same_run, crash_at  # noqa: E402
 
 ARGS = ("--model", "lenet5", "--epochs", "2", "--batch-size", "128", "--quiet")

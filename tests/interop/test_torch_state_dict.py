@@ -12,8 +12,6 @@ import pytest
 
 from .helpers import ALL_CASES, ALL_IDS, Twins, assert_params_close, torch, train_step
 
-from odyssey_training.interop import torch as ot_torch  # noqa: E402
-
 TORCH_CASES = [(n, c) for n, c in ALL_CASES if n != "Lion"]
 TORCH_IDS = [i for (n, _), i in zip(ALL_CASES, ALL_IDS) if n != "Lion"]
 HALF = 30

@@ -4,7 +4,7 @@ runtime's.
 Each instance drives one *engine*, the NumPy-API optimizer of the same spec
 (:class:`odyssey_training.optimizers.Optimizer`), whose param groups hold
 :class:`~.tensors.TensorParameter` views of the torch tensors.  So the
-kernels, pointer tables, gradient re-pointing (``KernelPlan.refresh``), fused
+kernels, pointer tables, step bookkeeping, fused
 ``max_grad_norm`` and state are the runtime's own; this class only keeps the
 torch side in step:
 
@@ -15,7 +15,7 @@ torch side in step:
   are tensors sharing the engine's memory, ``step`` a float tensor as torch
   keeps it (none for SGD, as torch); ``state_dict()`` is torch's own method;
 * the engine's plans are TensorPlans (:mod:`.plan`), which re-point the gradient
-  column from each ``tensor.grad`` directly;
+  column from each ``tensor.grad`` directly (KernelPlan.refresh's checks);
 * ``load_state_dict`` is torch's own method (hooks, checks, casts); the state it
   assembles reaches :meth:`__setstate__`, which loads it into the engine
   (validated before anything changes).
@@ -28,7 +28,6 @@ import operator
 from collections import defaultdict
 from typing import Any, Callable, ClassVar
 
-import numpy as np
 import torch
 from torch.autograd import profiler as _profiler
 from torch.optim import optimizer as _torch_optimizer
@@ -36,6 +35,7 @@ from torch.optim import optimizer as _torch_optimizer
 from ...optimizers.base import Optimizer
 from ...optimizers.hyper import group_defaults as engine_defaults, hyper_values
 from .plan import TensorPlan
+from .state import arrays_as_tensors, engine_state_dict, fill_torch_state, plain
 from .tensors import TensorParameter
 
 __all__ = ["TorchOptimizer"]
@@ -51,29 +51,12 @@ _GLOBAL_HOOKS = ((_torch_optimizer._global_optimizer_pre_hooks,
 IMPLEMENTATION_OPTIONS = ("foreach", "fused")
 
 
-def plain(value: Any) -> Any:
-    """A group value as the engine takes it: one-element tensors as floats."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"a tensor hyperparameter must have one element, got shape "
-                             f"{tuple(value.shape)}")
-        return value.item()
-    if isinstance(value, tuple):
-        return tuple(plain(v) for v in value)
-    return value
-
-
 def _hooks_or_profiler() -> bool:
     """Whether a global step hook is registered or the profiler records (then a step
     goes through torch's wrapper); True when torch's internals moved (always wrap)."""
     if _GLOBAL_HOOKS is None:
         return True
     return bool(_GLOBAL_HOOKS[0] or _GLOBAL_HOOKS[1]) or _profiler._is_profiler_enabled
-
-
-def _scalar_dtype() -> torch.dtype:
-    """torch's dtype for ``state["step"]``."""
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
 class _GroupSync:
@@ -264,47 +247,17 @@ class TorchOptimizer(torch.optim.Optimizer):
         their memory, and ``step`` as a float tensor (as torch keeps it)."""
         view = self.__dict__["_state_view"]
         if "_engine" in self.__dict__:
-            self._fill_state(view)
+            fill_torch_state(view, self._engine.state, self.stores_step)
         return view
 
     @state.setter
     def state(self, value: defaultdict) -> None:
         self.__dict__["_state_view"] = value
 
-    def _fill_state(self, view: defaultdict) -> None:
-        for p, entry in self._engine.state.items():
-            tensor = p.tensor
-            out = view.get(tensor)
-            for key, value in entry.items():
-                if key == "step":
-                    if not self.stores_step:
-                        continue
-                    held = None if out is None else out.get("step")
-                    if isinstance(held, torch.Tensor) and held.dim() == 0:
-                        held.fill_(float(value))
-                        continue
-                    value = torch.tensor(float(value), dtype=_scalar_dtype())
-                else:
-                    held = None if out is None else out.get(key)
-                    if (isinstance(held, torch.Tensor) and held.shape == value.shape
-                            and held.data_ptr() == value.__array_interface__["data"][0]):
-                        continue
-                    value = torch.from_numpy(value)
-                if out is None:
-                    out = view[tensor]
-                out[key] = value
-
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's ``load_state_dict``; state arrays may also be ndarrays (as a
         checkpoint file brings them back): they are taken as tensors."""
-        state = state_dict.get("state") if isinstance(state_dict, dict) else None
-        if isinstance(state, dict) and any(isinstance(v, (np.ndarray, np.generic))
-                                           for e in state.values() if isinstance(e, dict)
-                                           for v in e.values()):
-            state_dict = {**state_dict, "state": {
-                k: {n: torch.from_numpy(np.array(v)) if isinstance(v, (np.ndarray, np.generic))
-                    else v for n, v in e.items()} if isinstance(e, dict) else e
-                for k, e in state.items()}}
+        state_dict = arrays_as_tensors(state_dict)
         super().load_state_dict(state_dict)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -321,33 +274,14 @@ class TorchOptimizer(torch.optim.Optimizer):
         groups = state["param_groups"]
         for group in groups:
             self._check_options(group)
-        self._engine.load_state_dict(self._engine_state_dict(groups, state["state"]))
+        self._engine.load_state_dict(engine_state_dict(groups, state["state"],
+                                                       self._engine_keys, type(self).__name__))
         for group in groups:
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
         self.__dict__["_state_view"] = defaultdict(dict)
         super().__setstate__({"param_groups": groups})
         self._synced = [_GroupSync(g["params"]) for g in groups]
-
-    def _engine_state_dict(self, groups: list[dict], saved: dict) -> dict[str, Any]:
-        """A torch-layout state (keyed by tensor) in the engine's layout (by index)."""
-        flat = [t for g in groups for t in g["params"]]
-        index = {id(t): i for i, t in enumerate(flat)}
-        state = {}
-        for key, entry in saved.items():
-            if id(key) not in index or not isinstance(entry, dict):
-                raise ValueError(f"{type(self).__name__}.load_state_dict: state for "
-                                 f"{key!r}, which is no parameter of this optimizer")
-            state[index[id(key)]] = {k: _to_numpy(v, k) for k, v in entry.items()
-                                     if v is not None}
-        engine_groups, start = [], 0
-        for group in groups:
-            count = len(group["params"])
-            engine_groups.append({**{k: plain(group[k]) for k in self._engine_keys
-                                     if k in group},
-                                  "params": list(range(start, start + count))})
-            start += count
-        return {"state": state, "param_groups": engine_groups}
 
     def _unpickle(self, state: dict[str, Any]) -> None:
         defaults = state["defaults"]
@@ -357,11 +291,3 @@ class TorchOptimizer(torch.optim.Optimizer):
                                 num_threads=state.get("num_threads"),
                                 simd_width=state.get("simd_width"))
         self.__setstate__({"state": state["state"], "param_groups": self.param_groups})
-
-
-def _to_numpy(value: Any, key: str) -> Any:
-    """A torch state value as the engine loads it (arrays; ``step`` a number)."""
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu()
-        return float(value) if key == "step" else value.numpy()
-    return value
