@@ -69,7 +69,7 @@ def run_case(kind: str, name: str, threads: int, inputs: dict, limits: tuple,
     import torch
     torch.set_num_threads(threads)
     load_before = os.getloadavg()[0]
-    groups = ([["ours", "torch_fused"], ["ours", *SLOW]] if kind == "gpt2"
+    groups = ([["ours", "torch_fused", "roofline"], ["ours", *SLOW]] if kind == "gpt2"
               else [list(S.CONTENDERS)])
     medians, paired, rounds = {}, {}, []
     for gi, group in enumerate(groups):
@@ -135,20 +135,25 @@ def markdown(results: dict) -> str:
                          for c in results["cases"]), "",
              "Times: medians over interleaved rounds. `(x)` = the median over rounds of the "
              "per-round ratio peer time / our time (> 1: ours faster); the targets give the "
-             "interquartile range in brackets.", "", "### Targets", "",
+             "interquartile range in brackets. The roofline column (GPT-2) is our runtime "
+             "with the same-traffic kernel (bench/README.md): the step's memory traffic "
+             "alone, through the same interop.", "", "### Targets", "",
              "| target | measured | status |", "|---|---|---|"]
     lines += [f"| {t['target']} | {t['measured']:.2f}x [{t['quartiles'][0]:.2f}x–"
               f"{t['quartiles'][1]:.2f}x] | {t['status']} |" for t in results["targets"]]
     for kind in dict.fromkeys(c["case"] for c in results["cases"]):
         unit, scale = ("ms", 1e3) if kind == "gpt2" else ("µs", 1e6)
+        peers = ["torch_fused", "torch_forloop", "torch_foreach"]
+        roof = any("roofline" in c["median_s"] for c in results["cases"] if c["case"] == kind)
         lines += ["", f"### {TITLES[kind]}", "",
                   f"| optimizer | thr | ours {unit} | torch fused {unit} (x) | torch for-loop "
-                  f"(default) {unit} (x) | torch foreach {unit} (x) | rounds |",
-                  "|---|---|---|---|---|---|---|"]
+                  f"(default) {unit} (x) | torch foreach {unit} (x) |"
+                  + (f" same-traffic roofline {unit} (roofline / ours) |" if roof else "")
+                  + " rounds |", "|---|---|---|---|---|---|" + ("---|" if roof else "") + "---|"]
         for c in (c for c in results["cases"] if c["case"] == kind):
             med, sp = c["median_s"], c["speedup_vs"]
             cells = [f"{med[k] * scale:.1f} ({sp[k]:.2f}x)" if k in med else "—"
-                     for k in ("torch_fused", "torch_forloop", "torch_foreach")]
+                     for k in peers + (["roofline"] if roof else [])]
             lines.append(f"| {c['optimizer']} | {c['threads']} | {med['ours'] * scale:.1f} | "
                          + " | ".join(cells) + f" | {'/'.join(map(str, c['rounds']))} |")
     return "\n".join(lines + ["", END])

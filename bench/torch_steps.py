@@ -7,6 +7,8 @@ they differ only in the optimizer:
 * ``torch_fused``   -- ``torch.optim.X(..., fused=True)``
 * ``torch_forloop`` -- ``torch.optim.X(..., foreach=False)``: torch's default on CPU
 * ``torch_foreach`` -- ``torch.optim.X(..., foreach=True)``
+* ``roofline``      -- ours running the same-traffic kernel (bench/roofline.py: the
+  optimizer's loads and stores, no arithmetic), through the same torch interop
 
 Three kinds of case (:func:`build`):
 
@@ -54,10 +56,15 @@ class Contender:
 
 def _optimizer(contender: str, name: str, params: list, threads: int):
     import torch
+    from odyssey_training import optimizers
     from odyssey_training.interop import torch as ot_torch
+    from .roofline import roofline_class
     cls, kwargs = OPTIMIZERS[name]
     if contender == "ours":
         return getattr(ot_torch, cls)(params, num_threads=threads, **kwargs)
+    if contender == "roofline":
+        engine = roofline_class(getattr(optimizers, cls))
+        return ot_torch.optimizer_class(engine)(params, num_threads=threads, **kwargs)
     return getattr(torch.optim, cls)(params, **kwargs, **VARIANTS[contender])
 
 
