@@ -40,7 +40,8 @@ from .tensors import TensorParameter
 
 __all__ = ["TorchOptimizer"]
 
-#: torch.optim's registries of global step hooks (None if torch no longer has them)
+#: torch.optim's registries of global step hooks, or None if torch no longer has them
+#: (or its profiler flag): then every step goes through torch's hook/profiler wrapper
 _GLOBAL_HOOKS = ((_torch_optimizer._global_optimizer_pre_hooks,
                   _torch_optimizer._global_optimizer_post_hooks)
                  if hasattr(_torch_optimizer, "_global_optimizer_post_hooks")
@@ -49,14 +50,6 @@ _GLOBAL_HOOKS = ((_torch_optimizer._global_optimizer_pre_hooks,
 #: torch options that choose among torch's own implementations: accepted and kept
 #: in the groups, whatever their value (ours is always one fused native call)
 IMPLEMENTATION_OPTIONS = ("foreach", "fused")
-
-
-def _hooks_or_profiler() -> bool:
-    """Whether a global step hook is registered or the profiler records (then a step
-    goes through torch's wrapper); True when torch's internals moved (always wrap)."""
-    if _GLOBAL_HOOKS is None:
-        return True
-    return bool(_GLOBAL_HOOKS[0] or _GLOBAL_HOOKS[1]) or _profiler._is_profiler_enabled
 
 
 class _GroupSync:
@@ -207,7 +200,8 @@ class TorchOptimizer(torch.optim.Optimizer):
         profiler range run as torch.optim's: through torch's own wrapper, which
         is skipped when there are no hooks and no profiler to serve."""
         if (args or kwargs or self._optimizer_step_pre_hooks
-                or self._optimizer_step_post_hooks or _hooks_or_profiler()):
+                or self._optimizer_step_post_hooks or _GLOBAL_HOOKS is None or _GLOBAL_HOOKS[0]
+                or _GLOBAL_HOOKS[1] or _profiler._is_profiler_enabled):
             return self._step_with_hooks(*args, **kwargs)
         self._update()                      # step(): the common case, in as few calls
         return None
