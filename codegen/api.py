@@ -20,7 +20,8 @@ from .target import Target, default_target
 
 __all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "SpecProgram",
            "compile_sumsq", "load_object", "memoized", "Spec", "SpecError", "load_spec_file",
-           "load_spec_text", "standard_spec_dir", "Target", "default_target", "STATS"]
+           "load_spec_text", "standard_spec_dir", "Target", "default_target", "STATS",
+           "origin_counts"]
 
 STATS = jit.STATS
 _memo: dict[tuple, "Kernel"] = {}
@@ -83,13 +84,25 @@ def load_object(digest: str, symbol: str, render: Callable[[], str], target: Tar
     """Address of ``symbol`` from object code cached under ``digest``; on a miss (or
     a corrupt entry) ``render()`` gives the LLVM IR, which is compiled and cached."""
     obj = cache.read(digest)
-    if obj is None:
+    if obj is not None:
+        STATS["cached"] += 1
+    else:
         obj = jit.emit_object(render(), target)
         try:
             cache.write(digest, obj)
         except OSError:
             pass  # a read-only or full cache directory only costs a recompile next time
     return jit.link_object(obj, symbol, target)
+
+
+def origin_counts(before: Mapping[str, int], total: int) -> str:
+    """Where ``total`` kernels loaded since the :data:`STATS` snapshot ``before`` came
+    from: compiled now, read from the cache, or already loaded in this process."""
+    compiled = STATS["compiled"] - before["compiled"]
+    cached = STATS["cached"] - before["cached"]
+    loaded = total - compiled - cached
+    return (f"{compiled} compiled, {cached} from the cache"
+            + (f", {loaded} already loaded" if loaded else ""))
 
 
 def memoized(key: tuple, build: Callable[[], Kernel]) -> Kernel:

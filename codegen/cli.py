@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import cache
 from .api import (STATS, compile_kernel, compile_sumsq, kernel_assembly, kernel_llvm_ir,
-                  load_spec_file)
+                  load_spec_file, origin_counts)
 from .ir import DTYPES, build_ir
 from .metric_cli import add_metric_commands
 from .render import module_name, relative, render_module, render_package_init
@@ -95,8 +95,7 @@ def cmd_kernels(args: argparse.Namespace) -> int:
         return 0
     target = _target(args)
     paths = [_resolve(s) for s in args.specs] if args.specs else standard_specs()
-    start = time.perf_counter()
-    count = 0
+    start, before, count = time.perf_counter(), dict(STATS), 0
     for path in paths:
         spec = load_spec_file(path)
         for flags in _variants(spec):
@@ -105,11 +104,12 @@ def cmd_kernels(args: argparse.Namespace) -> int:
                     build_ir(spec, flags, dtype, clip)  # verifies the variant
                     compile_kernel(spec, flags, dtype, scale_grad=clip, target=target)
                     count += 1
-    for dtype in args.dtype:
+    for dtype in args.dtype:   # the gradient-norm kernels (max_grad_norm, clip_grad_norm_)
         compile_sumsq(dtype, target=target)
+        count += 1
     print(f"{count} kernels for {target.cpu} ({target.vector_bits}-bit vectors): "
-          f"{STATS['compiled']} compiled, {count - STATS['compiled']} from the cache, "
-          f"{time.perf_counter() - start:.2f} s; cache: {cache.cache_dir()}")
+          f"{origin_counts(before, count)}, {time.perf_counter() - start:.2f} s; "
+          f"cache: {cache.cache_dir()}")
     return 0
 
 

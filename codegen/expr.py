@@ -12,6 +12,11 @@ Grammar (Python syntax, restricted):
 * one comparison ``< <= > >= == !=``; ``and``, ``or``, ``not``;
 * ``a if cond else b``;
 * calls of the built-in functions in :data:`FUNCTIONS`.
+
+Limits (:mod:`odyssey_codegen.limits`), each an :class:`ExprError` naming it: the
+text's length, bracket depth and number lengths are checked before ``ast.parse``
+sees it, the parsed tree's depth before it is converted, and every number must be
+finite and at most ``MAX_MAGNITUDE`` in size.
 """
 
 from __future__ import annotations
@@ -19,12 +24,15 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import warnings
 from typing import Any, Callable, Mapping, NamedTuple, Union
+
+from .limits import MAX_EXPR_DEPTH, check_magnitude, expr_text_violation, tree_depth
 
 __all__ = [
     "Node", "Num", "Name", "Unary", "Binary", "Compare", "BoolOp", "Not", "Call",
     "IfElse", "FUNCTIONS", "ExprError", "parse_expr", "names_in", "evaluate",
-    "render", "PythonMath", "to_function",
+    "render", "PythonMath", "to_function", "expanded_size",
 ]
 
 
@@ -100,22 +108,43 @@ _CONSTANT_NAMES = {"true": True, "false": False, "True": True, "False": False}
 
 
 def parse_expr(text: str) -> Node:
-    """Parse ``text`` into a :class:`Node` tree, or raise :class:`ExprError`."""
+    """Parse ``text`` into a :class:`Node` tree, or raise :class:`ExprError`
+    (also when it exceeds a limit of :mod:`odyssey_codegen.limits`)."""
+    problem = expr_text_violation(text)
+    if problem:
+        raise ExprError(problem, text)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExprError(f"syntax error: {exc.msg}", text) from None
+        with warnings.catch_warnings():   # "invalid decimal literal" in '1if': an error below
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError) as exc:   # ValueError: a NUL byte, on some Pythons
+        raise ExprError(f"syntax error: {getattr(exc, 'msg', exc)}", text) from None
+    depth = tree_depth(tree.body)
+    if depth > MAX_EXPR_DEPTH:
+        raise ExprError(f"expression nests {depth} deep; the limit is {MAX_EXPR_DEPTH} "
+                        "(MAX_EXPR_DEPTH)", text)
     return _convert(tree.body, text)
 
 
+def _number(value: int | float, segment: object) -> Num:
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.inf
+    problem = check_magnitude(value)
+    if problem:
+        raise ExprError(problem, str(segment))
+    return Num(value)
+
+
 def _convert(node: ast.AST, source: str) -> Node:
-    segment = ast.get_source_segment(source.strip(), node) or source
+    segment = _Segment(node, source)
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool):
             return Num(1.0 if node.value else 0.0)
         if isinstance(node.value, (int, float)):
-            return Num(float(node.value))
-        raise ExprError("only numeric constants are allowed", segment)
+            return _number(node.value, segment)
+        raise ExprError("only numeric constants are allowed", str(segment))
     if isinstance(node, ast.Name):
         if node.id in _CONSTANT_NAMES:
             return Num(1.0 if _CONSTANT_NAMES[node.id] else 0.0)
@@ -128,18 +157,18 @@ def _convert(node: ast.AST, source: str) -> Node:
             return operand
         if isinstance(node.op, ast.Not):
             return Not(operand)
-        raise ExprError("unsupported unary operator (expected -, + or not)", segment)
+        raise ExprError("unsupported unary operator (expected -, + or not)", str(segment))
     if isinstance(node, ast.BinOp):
         op = _BINOPS.get(type(node.op))
         if op is None:
-            raise ExprError("unsupported operator (expected + - * / **)", segment)
+            raise ExprError("unsupported operator (expected + - * / **)", str(segment))
         return Binary(op, _convert(node.left, source), _convert(node.right, source))
     if isinstance(node, ast.Compare):
         if len(node.ops) != 1:
-            raise ExprError("chained comparisons are not allowed", segment)
+            raise ExprError("chained comparisons are not allowed", str(segment))
         op = _CMPOPS.get(type(node.ops[0]))
         if op is None:
-            raise ExprError("unsupported comparison (expected < <= > >= == !=)", segment)
+            raise ExprError("unsupported comparison (expected < <= > >= == !=)", str(segment))
         return Compare(op, _convert(node.left, source), _convert(node.comparators[0], source))
     if isinstance(node, ast.BoolOp):
         op = "and" if isinstance(node.op, ast.And) else "or"
@@ -154,15 +183,25 @@ def _convert(node: ast.AST, source: str) -> Node:
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             raise ExprError(f"unknown function (expected one of {', '.join(sorted(FUNCTIONS))})",
-                            segment)
+                            str(segment))
         if node.keywords:
-            raise ExprError("keyword arguments are not allowed", segment)
+            raise ExprError("keyword arguments are not allowed", str(segment))
         arity = FUNCTIONS[node.func.id]
         if len(node.args) != arity:
             raise ExprError(f"{node.func.id}() takes {arity} argument(s), got {len(node.args)}",
-                            segment)
+                            str(segment))
         return Call(node.func.id, tuple(_convert(a, source) for a in node.args))
-    raise ExprError(f"'{type(node).__name__}' is not allowed in a spec expression", segment)
+    raise ExprError(f"'{type(node).__name__}' is not allowed in a spec expression", str(segment))
+
+
+class _Segment:
+    """The source text of an ast node, computed only for an error message."""
+
+    def __init__(self, node: ast.AST, source: str):
+        self.node, self.source = node, source
+
+    def __str__(self) -> str:
+        return ast.get_source_segment(self.source.strip(), self.node) or self.source
 
 
 def children(node: Node) -> tuple[Node, ...]:
@@ -175,6 +214,15 @@ def children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, IfElse):
         return (node.cond, node.then, node.orelse)
     return ()
+
+
+def expanded_size(node: Node, known: Mapping[str, tuple[int, int]]) -> tuple[int, int]:
+    """``(depth, nodes)`` of ``node`` once every name in ``known`` is replaced by the
+    tree it stands for (whose ``(depth, nodes)`` ``known`` holds)."""
+    if isinstance(node, Name):
+        return known.get(node.id, (1, 1))
+    sizes = [expanded_size(child, known) for child in children(node)]
+    return 1 + max((d for d, _ in sizes), default=0), 1 + sum(n for _, n in sizes)
 
 
 def names_in(node: Node) -> set[str]:

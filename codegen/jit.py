@@ -16,8 +16,9 @@ from .target import Target, _init_llvm
 
 __all__ = ["optimize", "emit_object", "emit_assembly", "link_object", "STATS"]
 
-#: per-process counters: kernels compiled to object code / loaded into the JIT
-STATS = {"compiled": 0, "linked": 0}
+#: per-process counters: kernels compiled to object code, read as object code from
+#: the on-disk cache (counted by :func:`odyssey_codegen.api.load_object`), linked into the JIT
+STATS = {"compiled": 0, "cached": 0, "linked": 0}
 _lock = threading.Lock()
 _names = itertools.count()
 

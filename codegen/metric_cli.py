@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from . import cache
+from .api import origin_counts
 from .metric_api import (STATS, compile_metric, load_metric_spec_file, metric_assembly,
                          metric_llvm_ir, standard_metric_specs)
 from .metric_spec import MetricSpec
@@ -51,17 +52,15 @@ def cmd_kernels(args: argparse.Namespace) -> int:
     target = _target(args)
     specs = [_resolve(s) for s in args.specs] or [load_metric_spec_file(p)
                                                   for p in standard_metric_specs()]
-    start, before, count = time.perf_counter(), STATS["compiled"], 0
+    start, before, count = time.perf_counter(), dict(STATS), 0
     for spec in specs:
         for classes in [0] + (args.classes if spec.preds_rank == 2 else []):
             for preds in spec.preds:
                 for targets in spec.targets:
                     compile_metric(spec, preds, targets, classes=classes, target=target)
                     count += 1
-    compiled = STATS["compiled"] - before
-    print(f"{count} metric kernels for {target.cpu}: {compiled} compiled, "
-          f"{count - compiled} from the cache, {time.perf_counter() - start:.2f} s; "
-          f"cache: {cache.cache_dir()}")
+    print(f"{count} metric kernels for {target.cpu}: {origin_counts(before, count)}, "
+          f"{time.perf_counter() - start:.2f} s; cache: {cache.cache_dir()}")
     return 0
 
 

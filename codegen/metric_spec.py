@@ -50,7 +50,9 @@ NaN), so the runtime can reject a batch and take back its counts, and *hits*
 documented in :mod:`odyssey_codegen.lower_metric`.
 
 Every error is a :class:`odyssey_codegen.spec.SpecError` naming the file, the line, the
-offending text and what was expected.  Nothing in a spec is evaluated.
+offending text and what was expected, including a file over the limits of
+:mod:`odyssey_codegen.limits` (size, encoding, TOML nesting, number length).
+Nothing in a spec is evaluated.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .spec import SourceReader, parse_toml, read_source
+from .limits import MAX_ENTRIES, check_count
+from .source import SourceReader, parse_toml, read_source
 
 __all__ = ["MetricSpec", "load_metric_spec_file", "load_metric_spec_text", "PREDICTORS",
            "SINKS", "FLOAT_DTYPES", "INT_DTYPES"]
@@ -136,6 +139,9 @@ class _Reader(SourceReader):
         if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
             raise self.error("'references' must be a list of strings", repr(refs),
                              "[\"...\", ...]", locate="references")
+        if check_count("references", len(refs), MAX_ENTRIES, "MAX_ENTRIES"):
+            raise self.error(check_count("references", len(refs), MAX_ENTRIES, "MAX_ENTRIES"),
+                             locate="references")
         reduce = data.get("reduce")
         if not isinstance(reduce, dict):
             raise self.error("a metric spec needs a [reduce] table", repr(reduce),

@@ -1,20 +1,22 @@
 """Spec loading and validation: a TOML file -> a frozen :class:`Spec`.
 
 Every error is a :class:`SpecError` naming the file, the line, the offending
-text and what was expected.  See README.md, "The spec language".
+text and what was expected.  See README.md, "The spec language"; the limits a
+spec must stay within are in :mod:`odyssey_codegen.limits`.
 """
 
 from __future__ import annotations
 
 import keyword
-import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .expr import ExprError, Node, parse_expr, names_in
+from .expr import ExprError, Node, expanded_size, names_in, parse_expr
+from .limits import (MAX_ENTRIES, MAX_EXPANDED_DEPTH, MAX_EXPANDED_NODES, MAX_FLAGS,
+                     MAX_STATEMENTS, check_count, check_magnitude)
+from .source import SourceReader, SpecError, parse_toml, read_source
 
 __all__ = ["standard_spec_dir", "read_source", "parse_toml", "SourceReader", "SpecError", "Hyper", "Flag", "StateBuffer", "ScalarDef", "Statement", "Check",
            "Spec", "load_spec_file", "load_spec_text", "PARAM", "GRAD", "STEP", "RESERVED"]
@@ -26,18 +28,11 @@ RESERVED = frozenset({PARAM, GRAD, STEP, "grad_scale", "first_step", "true", "fa
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ASSIGN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)(.*)$", re.S)
 _STATE_INITS = ("zeros", "grad")
-
-
-class SpecError(ValueError):
-    """A spec is malformed.  ``str()`` reads ``file:line: message: 'text' (expected ...)``."""
-
-    def __init__(self, path: str, line: int | None, message: str, text: str = "",
-                 expected: str = ""):
-        self.path, self.line, self.text, self.expected = path, line, text, expected
-        where = f"{path}:{line}" if line else path
-        detail = f": {text!r}" if text else ""
-        hint = f" (expected {expected})" if expected else ""
-        super().__init__(f"{where}: {message}{detail}{hint}")
+#: (top-level key, limit, limit's name) for the tables whose size is bounded
+_COUNTED = (("hyper", MAX_ENTRIES, "MAX_ENTRIES"), ("flags", MAX_FLAGS, "MAX_FLAGS"),
+            ("state", MAX_ENTRIES, "MAX_ENTRIES"), ("scalars", MAX_ENTRIES, "MAX_ENTRIES"),
+            ("checks", MAX_ENTRIES, "MAX_ENTRIES"), ("references", MAX_ENTRIES, "MAX_ENTRIES"),
+            ("update", MAX_STATEMENTS, "MAX_STATEMENTS"))
 
 
 class Hyper(NamedTuple):
@@ -164,41 +159,6 @@ def standard_spec_dir() -> Path:
     return installed if installed.is_dir() else Path(__file__).resolve().parent.parent / "specs"
 
 
-def read_source(path: str | Path) -> str:
-    """A spec file's text, or a SpecError naming the file."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(str(path), None, f"cannot read spec: {exc.strerror}") from None
-
-
-def parse_toml(text: str, path: str) -> dict[str, Any]:
-    """TOML -> dict, or a SpecError with the line TOML complains about."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise SpecError(path, int(match.group(1)) if match else None,
-                        f"invalid TOML: {exc}") from None
-
-
-class SourceReader:
-    """Base of the spec readers: errors that point at the line holding a text."""
-
-    def __init__(self, path: str, source: str):
-        self.path, self.source = path, source
-
-    def line_of(self, text: str) -> int | None:
-        needle = text.strip()
-        for number, line in enumerate(self.source.splitlines(), 1):
-            if needle and needle in line:
-                return number
-        return None
-
-    def error(self, message: str, text: str = "", expected: str = "", locate: str = "") -> SpecError:
-        return SpecError(self.path, self.line_of(locate or text), message, text, expected)
-
-
 def load_spec_file(path: str | Path) -> Spec:
     """Read and validate a spec file."""
     return load_spec_text(read_source(path), str(path))
@@ -245,6 +205,8 @@ class _SpecReader(SourceReader):
         refs = data.get("references", [])
         if not isinstance(doc, str) or not isinstance(refs, list):
             raise self.error("'doc' must be a string and 'references' a list", locate="doc")
+        for key, limit, limit_name in _COUNTED:
+            self.count(key, data.get(key), limit, limit_name)
         hypers = self.hypers(data.get("hyper", {}))
         hyper_names = {h.name for h in hypers} | {a for h in hypers for a in h.aliases}
         flags = self.flags(data.get("flags", {}), {h.name for h in hypers})
@@ -256,10 +218,43 @@ class _SpecReader(SourceReader):
                                hyper_names | flag_names | {s.name for s in state})
         statements = self.statements(data.get("update", {}), hypers, flags, state, scalars)
         checks = self.checks(data.get("checks", []), {h.name for h in hypers} | flag_names)
+        self.expansion(scalars, statements, {h.name for h in hypers} | {STEP} | flag_names,
+                       {PARAM, GRAD} | {b.name for b in state})
         return Spec(name=name, kind=kind, doc=doc.strip(), path=self.path, source=self.source,
                     hypers=hypers, flags=flags, state=state, scalars=scalars,
                     statements=statements, checks=checks,
                     references=tuple(str(r) for r in refs))
+
+    def count(self, key: str, table: Any, limit: int, limit_name: str) -> None:
+        """No table or list over its limit (checked before any entry is read)."""
+        if key == "update":
+            table = table.get("statements") if isinstance(table, dict) else None
+            key = "[update] statements"
+        if isinstance(table, (dict, list)):
+            problem = check_count(key, len(table), limit, limit_name)
+            if problem:
+                raise self.error(problem, locate=key.split()[-1] if " " in key else key)
+
+    def expansion(self, scalars: tuple[ScalarDef, ...], statements: tuple[Statement, ...],
+                  uniform: set[str], kept: set[str]) -> None:
+        """Every expression stays within MAX_EXPANDED_DEPTH / _NODES once the scalars
+        and uniform locals it reads are substituted (what the compiler builds; a
+        statement whose condition may be false is counted as present)."""
+        known: dict[str, tuple[int, int]] = {}
+        items = [(s.name, s.expr, s.text, True) for s in scalars]
+        items += [(st.target, st.expr, st.text, False) for st in statements]
+        for target, node, text, is_scalar in items:
+            depth, nodes = expanded_size(node, known)
+            if depth > MAX_EXPANDED_DEPTH or nodes > MAX_EXPANDED_NODES:
+                raise self.error(
+                    f"with the scalars and locals it reads substituted, this expression is "
+                    f"{depth} deep with {nodes} nodes; the limits are {MAX_EXPANDED_DEPTH} "
+                    f"(MAX_EXPANDED_DEPTH) and {MAX_EXPANDED_NODES} (MAX_EXPANDED_NODES)", text)
+            if is_scalar or (target not in kept and names_in(node) <= uniform):
+                known[target], uniform = (depth, nodes), uniform | {target}
+            else:
+                known.pop(target, None)
+                uniform = uniform - {target}
 
     def no_clash(self, a: set[str], b: set[str]) -> None:
         clash = sorted(a & b)
@@ -294,10 +289,12 @@ class _SpecReader(SourceReader):
             for key in ("default", "min", "max", "below", "above"):
                 value = entry.get(key)
                 if value is not None and (isinstance(value, bool)
-                                          or not isinstance(value, (int, float))
-                                          or math.isnan(value)):
+                                          or not isinstance(value, (int, float))):
                     raise self.error(f"{name}.{key} must be a number", repr(value), "a number",
                                      locate=f"{name} ")
+                if value is not None and check_magnitude(float(value)):
+                    raise self.error(f"{name}.{key}: {check_magnitude(float(value))}",
+                                     repr(value), "a finite number", locate=f"{name} ")
                 bounds[key] = None if value is None else float(value)
             aliases = entry.get("aliases", [])
             if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
@@ -363,6 +360,9 @@ class _SpecReader(SourceReader):
                                  "init, when", locate=f"{name} ")
             init = entry.get("init", "zeros")
             if isinstance(init, (int, float)) and not isinstance(init, bool):
+                if check_magnitude(float(init)):
+                    raise self.error(f"init of {name!r}: {check_magnitude(float(init))}",
+                                     repr(init), "a finite number", locate=f"{name} ")
                 init = repr(float(init))
             elif not isinstance(init, str) or (init not in _STATE_INITS
                                                and init not in hyper_names):

@@ -13,24 +13,26 @@ from odyssey_training.optimizers.base import Optimizer
 __all__ = ['Adam']
 
 SPEC_PATH = 'specs/optimizers/adam.toml'
-SPEC_SOURCE = 'name = "Adam"\nkind = "optimizer"\ndoc = """Adam with L2 weight decay (added to the gradient) and optional AMSGrad, with\ntorch.optim.Adam\'s update equations: denom = sqrt(v) / sqrt(1 - beta2^t) + eps."""\nreferences = [\n  "Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015",\n  "Reddi, Kale & Kumar, On the Convergence of Adam and Beyond, ICLR 2018",\n]\n\n[hyper]\nlr           = { default = 1e-3, min = 0.0, aliases = ["learning_rate"], symbol = "γ", doc = "learning rate" }\nbeta1        = { default = 0.9, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₁", doc = "decay of the first moment" }\nbeta2        = { default = 0.999, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₂", doc = "decay of the second moment" }\neps          = { default = 1e-8, min = 0.0, aliases = ["epsilon"], symbol = "ε", doc = "added to the denominator" }\nweight_decay = { default = 0.0, min = 0.0, symbol = "λ", doc = "L2 penalty added to the gradient" }\n\n[flags]\namsgrad  = { default = false, doc = "use the running maximum of the second moment (AMSGrad)" }\nmaximize = { default = false, doc = "maximize the objective instead of minimizing" }\n\n[state]\nexp_avg        = "zeros"\nexp_avg_sq     = "zeros"\nmax_exp_avg_sq = { init = "zeros", when = "amsgrad" }\n\n[scalars]\nbc1 = "1 - beta1 ** step"\nbc2 = "1 - beta2 ** step"\n\n[update]\nstatements = [\n  "g = -g                                              if maximize",\n  "g = g + weight_decay * p",\n  "exp_avg = lerp(exp_avg, g, 1 - beta1)",\n  "exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g",\n  "max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)   if amsgrad",\n  "v = max_exp_avg_sq if amsgrad else exp_avg_sq",\n  "p = p - (lr / bc1) * (exp_avg / (sqrt(v) / sqrt(bc2) + eps))",\n]\n'
+SPEC_SOURCE = 'name = "Adam"\nkind = "optimizer"\ndoc = """Adam with L2 weight decay (added to the gradient; decoupled, as AdamW, with\ndecoupled_weight_decay=True) and optional AMSGrad, with torch.optim.Adam\'s update\nequations: denom = sqrt(v) / sqrt(1 - beta2^t) + eps."""\nreferences = [\n  "Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015",\n  "Reddi, Kale & Kumar, On the Convergence of Adam and Beyond, ICLR 2018",\n]\n\n[hyper]\nlr           = { default = 1e-3, min = 0.0, aliases = ["learning_rate"], symbol = "γ", doc = "learning rate" }\nbeta1        = { default = 0.9, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₁", doc = "decay of the first moment" }\nbeta2        = { default = 0.999, min = 0.0, below = 1.0, tuple = "betas", symbol = "β₂", doc = "decay of the second moment" }\neps          = { default = 1e-8, min = 0.0, aliases = ["epsilon"], symbol = "ε", doc = "added to the denominator" }\nweight_decay = { default = 0.0, min = 0.0, symbol = "λ", doc = "L2 penalty added to the gradient (or decoupled decay)" }\n\n[flags]\namsgrad  = { default = false, doc = "use the running maximum of the second moment (AMSGrad)" }\nmaximize = { default = false, doc = "maximize the objective instead of minimizing" }\ndecoupled_weight_decay = { default = false, doc = "scale the parameter by 1 - lr * weight_decay instead of adding weight_decay * p to the gradient (AdamW)" }\n\n[state]\nexp_avg        = "zeros"\nexp_avg_sq     = "zeros"\nmax_exp_avg_sq = { init = "zeros", when = "amsgrad" }\n\n[scalars]\nbc1 = "1 - beta1 ** step"\nbc2 = "1 - beta2 ** step"\n\n[update]\nstatements = [\n  "g = -g                                              if maximize",\n  "g = g + weight_decay * p                            if not decoupled_weight_decay",\n  "p = p * (1 - lr * weight_decay)                     if decoupled_weight_decay",\n  "exp_avg = lerp(exp_avg, g, 1 - beta1)",\n  "exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g",\n  "max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)   if amsgrad",\n  "v = max_exp_avg_sq if amsgrad else exp_avg_sq",\n  "p = p - (lr / bc1) * (exp_avg / (sqrt(v) / sqrt(bc2) + eps))",\n]\n'
 
 
 class Adam(Optimizer):
-    """Adam with L2 weight decay (added to the gradient) and optional AMSGrad, with
-    torch.optim.Adam's update equations: denom = sqrt(v) / sqrt(1 - beta2^t) + eps.
+    """Adam with L2 weight decay (added to the gradient; decoupled, as AdamW, with
+    decoupled_weight_decay=True) and optional AMSGrad, with torch.optim.Adam's update
+    equations: denom = sqrt(v) / sqrt(1 - beta2^t) + eps.
 
     Hyperparameters (run-time scalars; each param group may set its own):
 
     - ``lr`` (γ) = ``0.001``, >= 0: learning rate (also ``learning_rate``)
     - ``betas`` (β₁, β₂) = ``(0.9, 0.999)``, beta1 >= 0 and < 1; beta2 >= 0 and < 1: beta1: decay of the first moment; beta2: decay of the second moment (also ``beta1``, ``beta2``)
     - ``eps`` (ε) = ``1e-08``, >= 0: added to the denominator (also ``epsilon``)
-    - ``weight_decay`` (λ) = ``0.0``, >= 0: L2 penalty added to the gradient
+    - ``weight_decay`` (λ) = ``0.0``, >= 0: L2 penalty added to the gradient (or decoupled decay)
 
     Flags (compile-time kernel variants):
 
     - ``amsgrad`` = ``False``: use the running maximum of the second moment (AMSGrad)
     - ``maximize`` = ``False``: maximize the objective instead of minimizing
+    - ``decoupled_weight_decay`` = ``False``: scale the parameter by 1 - lr * weight_decay instead of adding weight_decay * p to the gradient (AdamW)
 
     State per parameter (``state_dict`` keys, besides ``step``):
 
@@ -50,7 +52,8 @@ class Adam(Optimizer):
     .. code-block:: text
 
         g = -g                                              if maximize
-        g = g + weight_decay * p
+        g = g + weight_decay * p                            if not decoupled_weight_decay
+        p = p * (1 - lr * weight_decay)                     if decoupled_weight_decay
         exp_avg = lerp(exp_avg, g, 1 - beta1)
         exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * g * g
         max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)   if amsgrad
@@ -87,6 +90,7 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
         amsgrad: bool = False,
         maximize: bool = False,
+        decoupled_weight_decay: bool = False,
         *,
         max_grad_norm: float | None = None,
         num_threads: int | None = None,
@@ -101,6 +105,7 @@ class Adam(Optimizer):
             weight_decay=weight_decay,
             amsgrad=amsgrad,
             maximize=maximize,
+            decoupled_weight_decay=decoupled_weight_decay,
             max_grad_norm=max_grad_norm,
             num_threads=num_threads,
             simd_width=simd_width,

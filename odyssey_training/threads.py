@@ -6,6 +6,10 @@ offsets into rows of at most :data:`CHUNK` elements) are grouped into
 contiguous tasks of about equal element counts, :data:`TASKS_PER_THREAD` per
 thread, which the calling thread and the pool's threads take on demand.
 Thread count: ``ODYSSEY_NUM_THREADS``, else the cores this process may use.
+
+Fork safety: a forked child (``os.fork``, ``multiprocessing``'s "fork" start method,
+a data-loader worker) has none of its parent's pool threads, so the pool is
+forgotten in the child (``os.register_at_fork``) and a new one starts on demand.
 """
 
 from __future__ import annotations
@@ -65,6 +69,17 @@ def point_rows(slots, word: int, rows: int, row_width: int, arr: np.ndarray) -> 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
+
+
+def _forget_pool_in_child() -> None:
+    """After a fork: the pool's threads exist only in the parent (never join them),
+    and its lock may have been held by another parent thread at the fork."""
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def default_threads() -> int:

@@ -2,9 +2,11 @@
 
 A callback reaches the run through ``self.loop`` (given by :meth:`Callback.set_loop`):
 ``loop.model``, ``loop.optimizer``, ``loop.scheduler``, ``loop.stop_training``,
-``loop.epoch``, ``loop.global_step``, ``loop.history``, ``loop.is_global_zero``.
-Any object with those attributes can drive a callback's hooks by hand (that is
-how callbacks are unit-tested).  Every hook is a no-op here; ``CallbackList``
+``loop.epoch``, ``loop.global_step``, ``loop.history``, ``loop.is_global_zero``;
+the logging callbacks also read ``loop.params`` (Keras's: ``epochs``, ``steps``),
+``loop.batches_done``, ``loop.metrics``, ``loop.loss_mean`` and ``loop.timings``.
+Any object with the attributes a callback reads can drive its hooks by hand (that
+is how callbacks are unit-tested; examples/composing_callbacks.py does it).  Every hook is a no-op here; ``CallbackList``
 calls only the hooks a callback overrides, in order, and is itself a callback,
 so lists compose.
 
@@ -17,7 +19,7 @@ Hook order in a run (``BasicTrainingLoop.fit``)::
           on_validation_batch_begin(batch) ... on_validation_batch_end(batch)
         on_validation_end(logs)                                        val_* logs
       on_epoch_end(epoch, logs)                                        the epoch's logs
-    on_train_end(logs)
+    on_train_end(logs)                  or, when an exception ends training, on_exception(exc)
 
 At each hook the loop calls its callbacks in their order, then ``History``, then
 the callbacks that write checkpoints (:attr:`Callback.writes_checkpoints`); at
@@ -39,7 +41,7 @@ __all__ = ["Callback", "CallbackList", "HOOKS"]
 #: every hook a callback may implement, in the order a run first calls them
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_train_batch_begin", "on_train_batch_end",
          "on_validation_begin", "on_validation_batch_begin", "on_validation_batch_end",
-         "on_validation_end", "on_epoch_end", "on_train_end")
+         "on_validation_end", "on_epoch_end", "on_train_end", "on_exception")
 
 
 class Callback:
@@ -97,6 +99,11 @@ class Callback:
 
     def on_validation_end(self, logs: dict[str, Any] | None = None) -> None:
         """After validation, with its ``val_`` logs."""
+
+    def on_exception(self, exception: BaseException) -> None:
+        """Training is ending with ``exception`` (raised again after every callback's
+        ``on_exception``; ``on_train_end`` does not run), as Lightning's hook: finish
+        or release what must not be lost (a checkpoint being written)."""
 
 
 def _overrides(callback: Callback, hook: str) -> bool:
@@ -203,3 +210,7 @@ class CallbackList(Callback):
     def on_validation_end(self, logs=None):
         for f in self._calls["on_validation_end"]:
             f(logs)
+
+    def on_exception(self, exception):
+        for f in self._calls["on_exception"]:
+            f(exception)

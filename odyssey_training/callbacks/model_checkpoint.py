@@ -49,6 +49,11 @@ class ModelCheckpoint(MonitorCallback):
             attribute ``last_name``) in the directory of ``filepath``: always the
             latest state, for ``--resume``-style restarts.
         every_n_epochs: with ``save_freq="epoch"``, save after every n-th epoch.
+        async_save: take each checkpoint's state at once (arrays copied) but write the
+            file, and delete evicted ones, on a thread of its own
+            (:class:`~odyssey_training.checkpoint.BackgroundWriter`), so training does
+            not wait for the disk; ``on_train_end`` waits for the writes.  A write error
+            is raised by the next save or at the end of training.
 
     The record of kept files and their scores, the best value and the batch count
     are in ``state_dict()``, so a resumed run goes on ranking and deleting files
@@ -63,12 +68,13 @@ class ModelCheckpoint(MonitorCallback):
                  save_weights_only: bool = False, mode: str = "auto",
                  save_freq: str | int = "epoch", initial_value_threshold: float | None = None,
                  *, save_top_k: int = -1, save_last: bool = False,
-                 every_n_epochs: int = 1) -> None:
+                 every_n_epochs: int = 1, async_save: bool = False) -> None:
         super().__init__(monitor, mode, baseline=initial_value_threshold)
         owner = "ModelCheckpoint"
         self.filepath = _check_template(filepath)
         for name, flag in (("save_best_only", save_best_only),
-                           ("save_weights_only", save_weights_only), ("save_last", save_last)):
+                           ("save_weights_only", save_weights_only), ("save_last", save_last),
+                           ("async_save", async_save)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{owner}: {name} must be a bool, got {flag!r}")
         if save_freq != "epoch":
@@ -101,6 +107,10 @@ class ModelCheckpoint(MonitorCallback):
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         self.save_freq, self.save_last = save_freq, save_last
         self.kept: list[tuple[str, float | None]] = []   # monitored files on disk, oldest first
+        self._writer = None
+        if async_save:
+            from ..checkpoint import BackgroundWriter
+            self._writer = BackgroundWriter()
         self._batches_since_save = 0
         self._current_epoch = 0
 
@@ -216,26 +226,46 @@ class ModelCheckpoint(MonitorCallback):
         return path
 
     # ---- files (written by one process only) ----------------------------------
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._writer is not None:
+            self._writer.wait()
+
+    def on_exception(self, exception: BaseException) -> None:
+        """Finish the writes in flight: they hold states taken before the failure (a
+        write error here is not allowed to hide the exception that ends training)."""
+        if self._writer is not None:
+            try:
+                self._writer.wait()
+            except Exception:
+                pass
+
     def _write(self, path: str) -> None:
         if not getattr(self.loop, "is_global_zero", True):
             return
-        from ..checkpoint import save_checkpoint
+        from ..checkpoint import checkpoint_payload, write_payload
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)
         loop = self.loop
         if self.save_weights_only:
-            save_checkpoint(path, model=loop.model)
+            parts = {"model": loop.model}
         else:
-            save_checkpoint(path, model=loop.model, optimizer=loop.optimizer,
-                            scheduler=loop.scheduler, loop=loop)
+            # a loop of the user's own (hooks driven by hand) need not have a state
+            resumable = callable(getattr(loop, "state_dict", None))
+            parts = {"model": loop.model, "optimizer": loop.optimizer,
+                     "scheduler": loop.scheduler, "loop": loop if resumable else None}
+        payload = checkpoint_payload(**parts, private=self._writer is not None)
+        if self._writer is None:
+            write_payload(path, *payload)
+        else:
+            self._writer.submit(write_payload, path, *payload)
 
     def _remove(self, path: str) -> None:
         if getattr(self.loop, "is_global_zero", True):
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+            if self._writer is None:
+                _remove_file(path)
+            else:
+                self._writer.submit(_remove_file, path)
 
     # ---- state a resumed run needs --------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -291,3 +321,10 @@ def _optional(value: Any) -> float | None:
 def _score(value: float | None) -> float | None:
     """The score kept in the record: NaN as None (both rank worst)."""
     return None if value is None or math.isnan(value) else value
+
+
+def _remove_file(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

@@ -14,7 +14,7 @@ from .base import FORMAT, PARTS, VERSION
 from .params import model_buffers, named_parameters
 from .tree import flatten, storable
 
-__all__ = ["save_checkpoint", "safetensors_numpy"]
+__all__ = ["save_checkpoint", "checkpoint_payload", "write_payload", "safetensors_numpy"]
 
 
 def safetensors_numpy() -> Any:
@@ -54,6 +54,18 @@ def save_checkpoint(path: str | os.PathLike, *, model: Any = None, params: Any =
     the file is written to a temporary name and atomically renamed over
     ``path``, so a crash leaves the previous checkpoint intact.
     """
+    tensors, metadata = checkpoint_payload(model=model, params=params, optimizer=optimizer,
+                                           scheduler=scheduler, loop=loop, extra=extra)
+    return write_payload(path, tensors, metadata)
+
+
+def checkpoint_payload(*, model: Any = None, params: Any = None, optimizer: Any = None,
+                       scheduler: Any = None, loop: Any = None,
+                       extra: Mapping[str, Any] | None = None,
+                       private: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """What :func:`save_checkpoint` writes, as ``(tensors, metadata)``, taken now;
+    ``private=True`` copies every tensor, so training may go on changing the live
+    arrays while another thread writes the payload (:func:`write_payload`)."""
     named = named_parameters(model, params)
     parts = {"optimizer": optimizer, "scheduler": scheduler, "loop": loop}
     if named is None and extra is None and all(v is None for v in parts.values()):
@@ -81,7 +93,27 @@ def save_checkpoint(path: str | os.PathLike, *, model: Any = None, params: Any =
         tensors.update(arrays)
     metadata = {"format": FORMAT, "version": VERSION,
                 "state": json.dumps(document, allow_nan=False, separators=(",", ":"))}
+    if private:
+        tensors = {key: np.array(arr, copy=True) for key, arr in tensors.items()}
+    return tensors, metadata
+
+
+def write_payload(path: str | os.PathLike, tensors: Mapping[str, np.ndarray],
+                  metadata: Mapping[str, str]) -> Path:
+    """Write a :func:`checkpoint_payload` to ``path`` atomically (the file gets the
+    usual permissions of a new file: ``0o666`` less the umask)."""
     writer = safetensors_numpy()
     with atomic_path(path) as temp:
-        writer.save_file(tensors, temp, metadata=metadata)
+        writer.save_file(dict(tensors), temp, metadata=dict(metadata))
+        os.chmod(temp, FILE_MODE)
     return Path(path)
+
+
+def _file_mode() -> int:
+    mask = os.umask(0)      # read at import, before any thread could race on the umask
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: the permissions a new checkpoint file gets (safetensors itself creates 0o600 files)
+FILE_MODE = _file_mode()

@@ -93,6 +93,8 @@ def _encode(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else {"$float": repr(float(value))}
     if isinstance(value, list):
+        if all(type(v) is int for v in value):     # e.g. an RNG state: 625 plain ints
+            return list(value)
         return [_encode(v, f"{path}/{i}", arrays) for i, v in enumerate(value)]
     if isinstance(value, tuple):
         return {"$tuple": [_encode(v, f"{path}/{i}", arrays) for i, v in enumerate(value)]}

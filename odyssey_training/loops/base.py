@@ -14,10 +14,10 @@ from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..metrics import LossTracker, Metric, MetricCollection
+from ..metrics import Metric, MetricCollection
 from ..parameter import Parameter
 
-__all__ = ["Model", "check_model", "as_collection", "scalar_logs", "fresh_copy", "Timings",
+__all__ = ["Model", "check_model", "as_collection", "scalar_logs", "fresh_copy", "Timings", "BatchMean",
            "PHASES", "RESERVED_LOG_NAMES"]
 
 #: names the loops write themselves; a metric may not take them
@@ -92,9 +92,35 @@ def scalar_logs(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]
     return out
 
 
-def loss_tracker() -> LossTracker:
-    """The loop's own loss mean (weighted by batch size, as Keras)."""
-    return LossTracker()
+class BatchMean:
+    """The loop's loss of an epoch: ``sum(value * weight) / sum(weight)`` over batches
+    weighted by their size, as Keras's ``Mean`` tracks the loss (NaN before any batch).
+    Two additions per batch: the loop calls it on every training batch."""
+
+    __slots__ = ("total", "count")
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, value: float, weight: int = 1) -> None:
+        self.total += value * weight
+        self.count += weight
+
+    def compute(self) -> float:
+        return self.total / self.count if self.count else math.nan
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"total": float(self.total), "count": int(self.count)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        total, count = (state.get("total"), state.get("count")) if isinstance(
+            state, Mapping) else (None, None)
+        if isinstance(total, bool) or not isinstance(total, (int, float)) or isinstance(
+                count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"a BatchMean state is {{'total': float, 'count': int >= 0}}, "
+                             f"got {state!r}")
+        self.total, self.count = float(total), count
 
 
 #: where a training step's time goes (see :class:`Timings`)

@@ -31,7 +31,7 @@ from ..callbacks.history import History
 from ..elementwise import clip_grad_value_
 from ..clip import clip_grad_norm_
 from ..optimizers.hyper import check_number
-from .base import Timings, as_collection, check_model, fresh_copy, loss_tracker, scalar_logs
+from .base import Timings, as_collection, check_model, fresh_copy, BatchMean, scalar_logs
 from .evaluate import run_evaluation
 from .state import LoopState
 
@@ -161,17 +161,20 @@ class BasicTrainingLoop(LoopState):
             start, skip = max(initial_epoch, resumed[0]), resumed[1]
         cbs = run_order(self.callbacks, self.history, self)
         logs: dict[str, Any] = {}
-        epoch = start
-        for epoch in range(start, epochs):
-            if max_steps is not None and self.global_step >= max_steps:
-                break
-            logs = self._epoch(cbs, epoch, train_data, val_data, max_steps,
-                               validate=val_data is not None
-                               and (epoch + 1) % validate_every == 0,
-                               skip=skip if epoch == start else 0,
-                               keep_state=keep_state and epoch == start)
-            if self.stop_training:
-                break
+        try:
+            for epoch in range(start, epochs):
+                if max_steps is not None and self.global_step >= max_steps:
+                    break
+                logs = self._epoch(cbs, epoch, train_data, val_data, max_steps,
+                                   validate=val_data is not None
+                                   and (epoch + 1) % validate_every == 0,
+                                   skip=skip if epoch == start else 0,
+                                   keep_state=keep_state and epoch == start)
+                if self.stop_training:
+                    break
+        except BaseException as exc:
+            cbs.on_exception(exc)      # e.g. finish checkpoint writes still in flight
+            raise
         cbs.on_train_end(logs)
         return self.history
 
@@ -181,7 +184,7 @@ class BasicTrainingLoop(LoopState):
         self.epoch = epoch
         if not (skip and keep_state):   # else: the restored running loss and metrics
             self.metrics.reset()
-            self.loss_mean = loss_tracker()
+            self.loss_mean = BatchMean()
             self.batches_done = 0
             self.micro_step = 0
         self.epoch_complete = False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from ..metrics import MetricCollection
-from .base import as_collection, check_model, loss_tracker, scalar_logs
+from .base import as_collection, check_model, BatchMean, scalar_logs
 
 __all__ = ["evaluate", "run_evaluation"]
 
@@ -17,7 +17,7 @@ def run_evaluation(model: Any, data: Iterable, loss: Any, metrics: MetricCollect
     (scalar metric values; the metric objects keep the rest, e.g. a confusion
     matrix).  ``callbacks`` (or None) get the validation batch hooks."""
     metrics.reset()
-    mean = loss_tracker()
+    mean = BatchMean()
     hooks = callbacks is not None and (callbacks._calls["on_validation_batch_begin"]
                                        or callbacks._calls["on_validation_batch_end"])
     for batch, (inputs, targets) in enumerate(data):

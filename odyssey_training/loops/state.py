@@ -12,71 +12,25 @@ arrays in safetensors and the rest as JSON):
   epoch in progress, so its logs come out as if never interrupted;
 * ``history``, ``data`` (the training data's own ``state_dict``, e.g. an
   ``ArrayLoader``'s epoch and position), ``rng`` (NumPy's global generator,
-  Python's ``random`` and, when torch is imported, torch's CPU generator: what
-  ``seed_everything`` seeds) and ``callbacks`` (each stateful callback's state).
+  Python's ``random`` and torch's when torch is imported: see
+  :func:`~odyssey_training.checkpoint.rng.get_rng_state`) and ``callbacks``
+  (each stateful callback's state).
 
 ``load_state_dict`` checks everything before it changes anything.
 """
 
 from __future__ import annotations
 
-import random
-import sys
 from typing import Any
 
 import numpy as np
 
-from ..metrics import LossTracker
+from ..checkpoint.rng import get_rng_state, set_rng_state
+from .base import BatchMean
 
-__all__ = ["LoopState", "rng_state", "set_rng_state"]
+__all__ = ["LoopState"]
 
 STATE_VERSION = 1
-
-
-def rng_state() -> dict[str, Any]:
-    """NumPy's global generator and Python's ``random`` (and torch's CPU generator,
-    a uint8 array, when torch is imported: dropout in a torch model draws from it),
-    as plain values and arrays."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    state = {"numpy": {"name": name, "keys": keys.copy(), "pos": int(pos),
-                       "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
-             "python": {"version": version, "state": list(internal), "gauss_next": gauss_next}}
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        state["torch"] = torch.get_rng_state().numpy().copy()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned (checked first)."""
-    try:
-        n, p = state["numpy"], state["python"]
-        keys = np.asarray(n["keys"], dtype=np.uint32)
-        numpy_state = (str(n["name"]), keys, int(n["pos"]), int(n["has_gauss"]),
-                       float(n["cached_gaussian"]))
-        python_state = (int(p["version"]), tuple(int(v) for v in p["state"]),
-                        None if p["gauss_next"] is None else float(p["gauss_next"]))
-        if keys.shape != (624,) or len(python_state[1]) != 625:
-            raise ValueError("wrong sizes")
-        torch_state = _torch_rng(state.get("torch"))
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"not an RNG state from rng_state(): {exc}") from None
-    np.random.set_state(numpy_state)
-    random.setstate(python_state)
-    if torch_state is not None:
-        sys.modules["torch"].set_rng_state(torch_state)
-
-
-def _torch_rng(saved: Any) -> Any:
-    """A saved torch generator state as the tensor ``torch.set_rng_state`` takes,
-    checked on a scratch generator; None when there is none (or torch is not in use)."""
-    torch = sys.modules.get("torch")
-    if saved is None or torch is None:
-        return None
-    tensor = torch.from_numpy(np.array(saved, dtype=np.uint8))
-    torch.Generator().set_state(tensor)         # raises on a malformed state
-    return tensor
 
 
 class LoopState:
@@ -90,7 +44,7 @@ class LoopState:
         self.micro_step = 0
         self.epoch_complete = False
         self.last_lr: float | None = None     # the lr of the last optimizer step
-        self.loss_mean = LossTracker()
+        self.loss_mean = BatchMean()
         self.data_state_applied = False
         self.epoch_logs: dict[str, Any] | None = None     # the logs on_epoch_end is given
         self._resume: dict[str, Any] | None = None
@@ -112,7 +66,7 @@ class LoopState:
                 "loss": self.loss_mean.state_dict(), "metrics": self.metrics.state_dict()},
             "history": self._history_state(),
             "data": _data_state(self.train_data),
-            "rng": rng_state(),
+            "rng": get_rng_state(),
             "callbacks": {cb.state_key: cb.state_dict() for cb in self.callbacks.stateful()},
         }
         return state
@@ -156,7 +110,7 @@ class LoopState:
                                      f"({np.shape(g)} vs {p.data.shape})")
         # stateful pieces validate themselves; snapshot them so a failure changes nothing
         snapshot = (self.history.state_dict(), self.metrics.state_dict(),
-                    self.loss_mean.state_dict(), rng_state(),
+                    self.loss_mean.state_dict(), get_rng_state(),
                     {cb.state_key: cb.state_dict() for cb in self.callbacks.stateful()})
         try:
             self.history.load_state_dict(state["history"])

@@ -58,7 +58,7 @@ def _labels(arr: np.ndarray, what: str) -> np.ndarray:
     if arr.dtype in _LABEL_DTYPES:
         return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
     if arr.dtype.kind in "iub":
-        if arr.dtype.kind == "u" and arr.size and arr.max() > np.iinfo(np.int64).max:
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
             raise ValueError(f"{what} has labels beyond the int64 range")
         return np.ascontiguousarray(arr, dtype=np.int64)
     raise TypeError(f"{what} must hold integer class labels, got dtype {arr.dtype}")

@@ -19,6 +19,8 @@ count (fully unrolled class sweep), larger ones read ``C`` at run time.
 
 from __future__ import annotations
 
+import threading
+
 import cffi
 import numpy as np
 
@@ -61,6 +63,22 @@ def kernel_for(spec_name: str, preds: str, targets: str, num_classes: int):
 _NAMES = {np.dtype(t): np.dtype(t).name for t in (np.float32, np.float64, np.int32, np.int64)}
 
 
+_local = threading.local()
+
+
+def _scratch() -> tuple[np.ndarray, np.ndarray, object, object]:
+    """(args, status, their cffi pointers): one set per thread, reused by every
+    single-threaded call (a batch of a few rows costs microseconds; allocating and
+    casting these each time was a large part of that)."""
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None:
+        args = np.zeros(ARGS_WORDS, dtype=np.int64)
+        status = np.zeros((1, STATUS_WORDS), dtype=np.int64)
+        buffers = _local.buffers = (args, status, _ffi.cast("int64_t *", address(args)),
+                                    _ffi.cast("int64_t *", address(status)))
+    return buffers
+
+
 def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
     bounds = [n * p // parts for p in range(parts + 1)]
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
@@ -92,20 +110,21 @@ def count(kind: str, sink: str, preds: np.ndarray, targets: np.ndarray, num_clas
                     num_classes)
     work = n * num_classes if kind == "scores" else n
     parts = min(threads or default_threads(), n) if work >= PARALLEL_MIN_ELEMENTS else 1
-    args = np.zeros(ARGS_WORDS, dtype=np.int64)
+    if parts == 1:      # the common small batch: this thread's reusable buffers
+        args, status, args_ptr, status_ptr = _scratch()
+    else:
+        args = np.zeros(ARGS_WORDS, dtype=np.int64)
+        status = np.zeros((min(n, parts * CHUNKS_PER_THREAD), STATUS_WORDS), dtype=np.int64)
+        args_ptr = _ffi.cast("int64_t *", address(args))
     args[_I_PREDS], args[_I_TARGETS], args[_I_C] = address(preds), address(targets), num_classes
-    if counts is not None:
-        args[_I_COUNTS] = address(counts)
+    args[_I_COUNTS] = 0 if counts is None else address(counts)
     args[_I_DELTA] = sign
     args[_I_MODE] = 0 if parts == 1 else (2 if num_classes * num_classes <= LOCAL_MAX else 1)
     args[_I_K] = k
     args.view(np.float64)[_I_THR] = threshold
-    chunks = 1 if parts == 1 else min(n, parts * CHUNKS_PER_THREAD)
-    status = np.zeros((chunks, STATUS_WORDS), dtype=np.int64)
-    args_ptr = _ffi.cast("int64_t *", address(args))
     if parts == 1:
-        fn(args_ptr, 0, n, _ffi.cast("int64_t *", address(status)))
-        bad, nan_rows, hits = (int(v) for v in status[0])
+        fn(args_ptr, 0, n, status_ptr)
+        bad, nan_rows, hits = status[0].tolist()
     else:
         _run(fn, args_ptr, status, n, parts)
         bad, nan_rows, hits = (int(v) for v in status.sum(axis=0))

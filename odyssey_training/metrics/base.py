@@ -82,19 +82,41 @@ class Metric(abc.ABC):
         if state_dict["metric"] != type(self).__name__:
             raise ValueError(f"state_dict is for {state_dict['metric']!r}, not "
                              f"{type(self).__name__!r}")
-        if _jsonish(state_dict["config"]) != _jsonish(self.config()):
+        if not isinstance(state_dict["config"], dict) or not self._config_compatible(
+                state_dict["config"]):
             raise ValueError(f"state_dict config {state_dict['config']} does not match this "
                              f"metric's {self.config()}")
         if not isinstance(state_dict["state"], dict):
             raise ValueError("state_dict['state'] must be a dict")
         self._set_state(state_dict["state"])
+        self._adopt_config(state_dict["config"])
 
     def _check_compatible(self, other: "Metric") -> None:
         if type(other) is not type(self):
             raise TypeError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
-        if other.config() != self.config():
+        if not self._config_compatible(other.config()):
             raise ValueError(f"cannot merge metrics with different configs: {self.config()} "
                              f"vs {other.config()}")
+
+    # -- configs that are settled late (a class count taken from the first batch) --------
+
+    def _config_compatible(self, config: dict[str, Any]) -> bool:
+        """Whether a state with ``config`` may be merged or loaded into this metric."""
+        return self._config_compatible_plain(self.config(), config)
+
+    @staticmethod
+    def _config_compatible_plain(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
+        return _jsonish(mine) == _jsonish(theirs)
+
+    def _adopt_config(self, config: dict[str, Any]) -> None:
+        """Take what ``config`` settles that this metric left open (a no-op here)."""
+
+    def _snapshot(self) -> Any:
+        """Everything an update may change (for an all-or-nothing collection update)."""
+        return self._get_state()
+
+    def _restore(self, snapshot: Any) -> None:
+        self._set_state(snapshot)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

@@ -5,8 +5,10 @@ F1Score) that agree on ``(num_classes, threshold, nan_policy)`` are re-bound to
 one shared :class:`~odyssey_training.metrics.confusion.ConfusionState`, so a
 batch is counted once however many of them there are; an ``Accuracy`` with the
 same settings is fed from that pass too (the kernel counts the rows whose
-prediction equals the target, the growth of the matrix's trace).  Other members (TopKAccuracy, Accuracy without a matching
-matrix) run their own kernel; ``LossTracker`` members take ``loss=``.
+prediction equals the target, the growth of the matrix's trace); an ``Accuracy()``
+built without ``num_classes`` joins that pass once its first batch has told it the
+class count.  Other members (TopKAccuracy, Accuracy without a matching matrix) run
+their own kernel; ``LossTracker`` members take ``loss=``.
 
 Members that share a state stay linked: update and reset them through the
 collection (updating one member directly updates its partners too).  An
@@ -66,6 +68,7 @@ class MetricCollection:
         self._share()
 
     def _share(self) -> None:
+        self._states, self._fed = [], {}
         by_key: dict[tuple, ConfusionState] = {}
         for name, m in self._metrics.items():
             if not isinstance(m, _ConfusionMetric):
@@ -87,6 +90,9 @@ class MetricCollection:
         self._independent = [m for m in self._metrics.values()
                              if not isinstance(m, (_ConfusionMetric, LossTracker))
                              and not any(m is a for fed in self._fed.values() for a in fed)]
+        # an Accuracy() learns its class count from its first batch; then it can join a pass
+        self._open = [m for m in self._independent if type(m) is Accuracy
+                      and m.num_classes is None and by_key]
 
     def update(self, preds: Any, targets: Any, loss: Any = None) -> None:
         """One pass per shared state, then the other members; ``loss`` (a number or
@@ -103,8 +109,8 @@ class MetricCollection:
                     undo.append(lambda a=acc, h=hits, r=rows: a._add(-h, -r))
             trackers = [m for m in self._metrics.values() if isinstance(m, LossTracker)]
             for m in self._independent + (trackers if loss is not None else []):
-                saved = m._get_state()
-                undo.append(lambda m=m, saved=saved: m._set_state(saved))
+                saved = m._snapshot()
+                undo.append(lambda m=m, saved=saved: m._restore(saved))
                 if isinstance(m, LossTracker):
                     m.update(loss)
                 else:
@@ -113,6 +119,12 @@ class MetricCollection:
             for step in reversed(undo):
                 step()
             raise
+        self._settle()
+
+    def _settle(self) -> None:
+        """Re-bind the members once an open Accuracy knows its class count."""
+        if any(m.num_classes is not None for m in self._open):
+            self._share()
 
     def compute(self) -> dict[str, Any]:
         return {name: m.compute() for name, m in self._metrics.items()}
@@ -134,6 +146,7 @@ class MetricCollection:
                     continue
                 done.add(id(m._state))
             m.merge(other[name])
+        self._settle()
         return self
 
     def state_dict(self) -> dict[str, dict[str, Any]]:
@@ -145,6 +158,7 @@ class MetricCollection:
                              f"has {sorted(self._metrics)}")
         for name, m in self._metrics.items():
             m.load_state_dict(state_dict[name])
+        self._settle()
 
     def __getitem__(self, name: str) -> Metric:
         return self._metrics[name]

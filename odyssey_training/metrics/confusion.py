@@ -120,8 +120,8 @@ class ConfusionMatrix(_ConfusionMetric):
         \end{cases}
 
     with 0/0 = 0, as ``sklearn.metrics.confusion_matrix(..., labels=range(C),
-    normalize=...)``.  ``compute()`` returns int64 counts when ``normalize`` is
-    None, float64 otherwise.
+    normalize=...)`` (``normalize="none"``, torchmetrics' spelling, is None).
+    ``compute()`` returns int64 counts when ``normalize`` is None, float64 otherwise.
 
     >>> import numpy as np
     >>> cm = ConfusionMatrix(num_classes=3)
@@ -134,6 +134,7 @@ class ConfusionMatrix(_ConfusionMetric):
 
     def __init__(self, num_classes: int, *, normalize: str | None = None,
                  threshold: float = 0.5, nan_policy: str = "raise") -> None:
+        normalize = None if normalize == "none" else normalize   # torchmetrics' spelling
         if normalize not in NORMALIZE:
             raise ValueError(f"normalize must be one of {NORMALIZE}, got {normalize!r}")
         super().__init__(num_classes, threshold=threshold, nan_policy=nan_policy)

@@ -14,7 +14,8 @@ From the ``(C, C)`` counts ``M`` (rows = targets):
 ``pred``, ``true`` over classes first; equals accuracy for single-label data),
 ``"macro"`` (unweighted mean over all ``C`` classes), ``"weighted"`` (mean
 weighted by ``true_c``; if every weight is 0, the unweighted mean),
-``"binary"`` (class 1 only; needs ``num_classes=2``).
+``"binary"`` (class 1 only; needs ``num_classes=2``); ``"none"`` is
+torchmetrics' spelling of ``None``.
 
 ``zero_division`` (the value of a 0/0): ``"warn"`` (0, plus an
 :class:`UndefinedMetricWarning`), ``0``, ``1`` or ``nan`` (then NaN entries are
@@ -113,6 +114,7 @@ class _PRF(_ConfusionMetric):
     def __init__(self, num_classes: int, *, average: str | None = "macro",
                  zero_division: Any = "warn", threshold: float = 0.5,
                  nan_policy: str = "raise") -> None:
+        average = None if average == "none" else average   # torchmetrics' spelling of None
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
         if average == "binary" and num_classes != 2:

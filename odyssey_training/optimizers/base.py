@@ -14,7 +14,8 @@ from odyssey_codegen.api import Kernel, Spec, SpecProgram, compile_kernel
 from ..clip import GradNormPlan
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
-from .hyper import accepted_names, canonical_group, group_defaults, hyper_values, validate_group
+from .hyper import (accepted_names, canonical_group, check_number, group_defaults,
+                    hyper_values, strip_torch_options, validate_group)
 from .plan import KernelPlan
 
 __all__ = ["Optimizer"]
@@ -74,6 +75,7 @@ class Optimizer:
                  num_threads: int | None = None, simd_width: int | None = None,
                  **hyper: Any) -> None:
         name = type(self).__name__
+        hyper = strip_torch_options(hyper, name)   # foreach=, fused=, ...: see hyper.py
         self.defaults = canonical_group(self.spec, group_defaults(self.spec), hyper, name)
         self._check_variant(self.defaults)
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
@@ -135,8 +137,9 @@ class Optimizer:
             program = self._programs[id(self.spec)] = SpecProgram(self.spec)
         return program
 
-    def _check_variant(self, group: Mapping[str, Any]) -> dict[str, bool]:
-        values = {**hyper_values(self.spec, group), **group}
+    def _check_variant(self, group: Mapping[str, Any],
+                       values: Mapping[str, float] | None = None) -> dict[str, bool]:
+        values = {**(hyper_values(self.spec, group) if values is None else values), **group}
         failed = self.program.failed_checks(values)
         if failed:
             raise ValueError(f"{type(self).__name__}: {failed[0]}")
@@ -151,13 +154,19 @@ class Optimizer:
         """Set the learning rate of every param group (and the default)."""
         for group in [self.defaults] + self.param_groups:
             validate_group(self.spec, {**group, "lr": lr}, type(self).__name__)
+        lr = float(check_number(f"{type(self).__name__}: lr", lr))
         for group in [self.defaults] + self.param_groups:
             group["lr"] = lr
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Every parameter's gradient to None (``set_to_none``, torch's default) or 0."""
         for group in self.param_groups:
-            for p in group["params"]:
-                p.zero_grad(set_to_none)
+            if set_to_none:            # the loop's every step: no call per parameter
+                for p in group["params"]:
+                    p.grad = None
+            else:
+                for p in group["params"]:
+                    p.zero_grad(False)
 
     # ---- step ---------------------------------------------------------------
     def step(self, params: Sequence[Any] | None = None,
@@ -212,9 +221,8 @@ class Optimizer:
         fingerprint = self._fingerprint(group)   # the group's values, one C-level lookup
         settings = self._settings.get(index)
         if settings is None or settings.fingerprint != fingerprint:
-            validate_group(self.spec, group, type(self).__name__)
-            flags = self._check_variant(group)
-            values = {k: float(v) for k, v in hyper_values(self.spec, group).items()}
+            values = validate_group(self.spec, group, type(self).__name__)
+            flags = self._check_variant(group, values)
             clip = group["max_grad_norm"]
             # new values with the same variant (a scheduler's lr) keep the kernels,
             # so the last step's plans stay valid

@@ -1,6 +1,12 @@
 """Hyperparameter handling shared by every spec optimizer: keyword arguments
 (torch names, tuples such as ``betas``, the original library's aliases) ->
-one canonical param-group dict, validated before anything is touched."""
+one canonical param-group dict, validated before anything is touched.
+
+Values are taken as torch takes them: numbers may be Python or NumPy scalars or
+0-d arrays/tensors (stored as the Python number they hold), flags ``True``/``False`` or ``1``/``0``
+(stored as bools), tuples any sequence of the right length.  torch's execution
+options are accepted and have nothing to choose here (:data:`TORCH_OPTIONS`).
+docs/optimizers.md lists where the constructors deliberately differ from torch."""
 
 from __future__ import annotations
 
@@ -12,20 +18,59 @@ import numpy as np
 from odyssey_codegen.api import Spec
 
 __all__ = ["group_defaults", "canonical_group", "hyper_values", "check_number", "GROUP_EXTRAS",
-           "accepted_names"]
+           "accepted_names", "TORCH_OPTIONS", "strip_torch_options"]
 
 #: per-group options every optimizer has besides its spec's hyperparameters
 GROUP_EXTRAS = {"max_grad_norm": None}
+#: torch.optim's execution options -> the values that make sense here.  Every step is
+#: already one fused native call per group (foreach / fused pick among torch's three
+#: implementations: any value is accepted); there are no CUDA graphs to capture and no
+#: autograd through ``step`` (capturable / differentiable must stay False).
+TORCH_OPTIONS = {"foreach": (None, True, False), "fused": (None, True, False),
+                 "capturable": (False,), "differentiable": (False,)}
+
+
+def strip_torch_options(hyper: dict[str, Any], owner: str) -> dict[str, Any]:
+    """``hyper`` without torch's execution options (checked: ValueError for a value
+    that asks for something this library does not do)."""
+    for name, allowed in TORCH_OPTIONS.items():
+        value = hyper.get(name)
+        value = bool(value) if isinstance(value, (bool, np.bool_)) else value
+        if name in hyper and (value is not None and not isinstance(value, bool)
+                              or value not in allowed):
+            raise ValueError(f"{owner}: {name}={hyper[name]!r} is not supported (allowed: "
+                             f"{', '.join(map(repr, allowed))}); steps run as one native call "
+                             "per group on the CPU, outside any autograd graph")
+    return {k: v for k, v in hyper.items() if k not in TORCH_OPTIONS}
+
+
+def _number(value: Any) -> Any:
+    """The scalar inside a 0-d array or tensor (torch's ``lr=torch.tensor(0.01)``),
+    else ``value`` itself; the caller checks that it is a number."""
+    if not isinstance(value, (bool, int, float, np.generic)) and getattr(value, "ndim", 1) == 0 \
+            and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _flag(value: Any, owner: str, name: str) -> bool:
+    """``True``/``False`` (or 1/0, as torch's truthiness takes them) as a bool."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer))
+                                               and value in (0, 1)):
+        return bool(value)
+    raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
 
 
 def check_number(name: str, value: Any) -> float:
-    """``value`` as a finite float, else TypeError/ValueError naming ``name``."""
+    """``value`` (a number, or a 0-d array/tensor) as a finite float, else
+    TypeError/ValueError naming ``name``."""
+    value = _number(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                      np.floating)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     if not math.isfinite(value):
-        raise ValueError(f"Invalid {name}: {value} (must be finite)")
+        raise ValueError(f"{name} must be finite, got {value}")
     return value
 
 
@@ -65,11 +110,13 @@ def canonical_group(spec: Spec, base: Mapping[str, Any], overrides: Mapping[str,
         spelled = component[name][0] if name in component else name
         if key != spelled and spelled in overrides and overrides[spelled] != base.get(spelled):
             raise TypeError(f"{owner}() got both {spelled!r} and {key!r}; pass one of them")
-        if name in plain or name in flags or name in GROUP_EXTRAS:
-            out[name] = value
+        if name in flags:
+            out[name] = _flag(value, owner, name)
+        elif name in plain or name in GROUP_EXTRAS:
+            out[name] = _number(value)
         elif name in tuples:
             try:
-                value = tuple(value)
+                value = tuple(_number(v) for v in value)
             except TypeError:
                 raise TypeError(f"{owner}: {name} must be a tuple of {len(tuples[name])} "
                                 f"numbers, got {value!r}") from None
@@ -80,7 +127,7 @@ def canonical_group(spec: Spec, base: Mapping[str, Any], overrides: Mapping[str,
         elif name in component:
             tup, index = component[name]
             values = list(out[tup])
-            values[index] = value
+            values[index] = _number(value)
             out[tup] = tuple(values)
         else:
             accepted = sorted(set(base) | set(alias) | set(component))
@@ -90,30 +137,45 @@ def canonical_group(spec: Spec, base: Mapping[str, Any], overrides: Mapping[str,
     return out
 
 
-def validate_group(spec: Spec, group: Mapping[str, Any], owner: str) -> None:
-    """Raise on a bad value in ``group``; changes nothing."""
-    for name, value in hyper_values(spec, group).items():
-        h = spec.hyper(name)
-        shown = h.tuple and f"{h.tuple}[{spec.tuples()[h.tuple].index(name)}] ({name})" or name
+_layouts: dict[int, tuple[Spec, tuple]] = {}
+
+
+def _layout(spec: Spec) -> tuple[tuple[str, Any, str | None, int], ...]:
+    """``(name, hyper, tuple argument or None, index in it)`` per hyperparameter, in
+    spec order; computed once per spec (a step reads it every time the values change)."""
+    entry = _layouts.get(id(spec))
+    if entry is None or entry[0] is not spec:
+        tuples = spec.tuples()
+        rows = tuple((h.name, h, h.tuple, tuples[h.tuple].index(h.name) if h.tuple else -1)
+                     for h in spec.hypers)
+        entry = _layouts[id(spec)] = (spec, rows)
+    return entry[1]
+
+
+def validate_group(spec: Spec, group: Mapping[str, Any], owner: str) -> dict[str, float]:
+    """Raise on a bad value in ``group``; changes nothing.  Returns ``{hyper name:
+    value}`` as floats (tuples unpacked)."""
+    out = {}
+    for name, h, tup, index in _layout(spec):
+        value = group[tup][index] if tup else group[name]
+        if type(value) is float and math.isfinite(value) and not h.violates(value):
+            out[name] = value           # the common case: a valid float, nothing to convert
+            continue
+        shown = f"{tup}[{index}] ({name})" if tup else name
         number = check_number(f"{owner}: {shown}", value)
         if h.violates(number):
             raise ValueError(f"{owner}: invalid {shown}: {number!r} "
                              f"(must be {h.constraint_text()})")
+        out[name] = number
     for f in spec.user_flags:
-        if not isinstance(group[f.name], (bool, np.bool_)):
-            raise TypeError(f"{owner}: {f.name} must be True or False, got {group[f.name]!r}")
+        _flag(group[f.name], owner, f.name)
     clip = group.get("max_grad_norm")
     if clip is not None and check_number(f"{owner}: max_grad_norm", clip) <= 0:
         raise ValueError(f"{owner}: invalid max_grad_norm: {clip!r} (must be > 0 or None)")
+    return out
 
 
 def hyper_values(spec: Spec, group: Mapping[str, Any]) -> dict[str, Any]:
     """``{hyper name: raw value}`` read from a group (tuples unpacked)."""
-    tuples = spec.tuples()
-    out = {}
-    for h in spec.hypers:
-        if h.tuple:
-            out[h.name] = group[h.tuple][tuples[h.tuple].index(h.name)]
-        else:
-            out[h.name] = group[h.name]
-    return out
+    return {name: group[tup][index] if tup else group[name]
+            for name, _, tup, index in _layout(spec)}

@@ -8,13 +8,23 @@ Schedulers run all of their checks before they touch the optimizer.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
-    """Return ``value`` as an ``int``; it must be an integer (not a bool) >= ``minimum``."""
+    """Return ``value`` as an ``int`` >= ``minimum``.
+
+    Any whole number is accepted: an ``int``, a NumPy integer, or a float with an
+    integral value (``30.0``, as torch takes ``StepLR(opt, 30.0)``); a bool or a
+    fractional float is a ``ValueError``.
+    """
+    if isinstance(value, Real) and not isinstance(value, (bool, Integral)):
+        as_float = float(value)
+        if not as_float.is_integer():
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        value = int(as_float)
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     value = int(value)
@@ -68,6 +78,24 @@ def check_increasing(name: str, values: Any, *, minimum: int | None = None) -> l
         if out[i] <= out[i - 1]:
             raise ValueError(f"{name} must be strictly increasing, got {out}")
     return out
+
+
+def check_milestones(name: str, values: Any) -> list[int]:
+    """Return ``values`` sorted, repeats kept: torch's ``Counter(milestones)`` as a list.
+
+    ``values`` is any iterable of whole numbers, in any order, or a mapping of
+    milestone -> count (a ``collections.Counter``, which is how torch stores them);
+    a milestone listed ``n`` times decays by ``gamma ** n`` there.
+    """
+    if isinstance(values, Mapping):
+        out: list[int] = []
+        for key, count in values.items():
+            milestone = check_int(f"{name}[{key!r}]", key)
+            out += [milestone] * check_int(f"count of {name}[{key!r}]", count, minimum=0)
+        return sorted(out)
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be an iterable of integers, got {values!r}")
+    return sorted(check_int(f"{name}[{i}]", v) for i, v in enumerate(values))
 
 
 def per_group(

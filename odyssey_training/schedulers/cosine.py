@@ -35,7 +35,7 @@ class CosineAnnealingLR(LRScheduler):
 
     Args:
         optimizer: the optimizer whose ``param_groups`` are scheduled.
-        T_max: half period in steps, a positive integer.
+        T_max: half period in steps, > 0 (a fractional period works, as in torch).
         eta_min: the floor of the cosine, >= 0.  Default 0.
         last_epoch: index of the last step; -1 starts a new schedule.
     """
@@ -43,9 +43,10 @@ class CosineAnnealingLR(LRScheduler):
     _fields = ("T_max", "eta_min")
 
     def __init__(
-        self, optimizer: OptimizerLike, T_max: int, eta_min: float = 0.0, last_epoch: int = -1
+        self, optimizer: OptimizerLike, T_max: float, eta_min: float = 0.0, last_epoch: int = -1
     ) -> None:
-        self.T_max = check_int("T_max", T_max, minimum=1)
+        T_max = check_number("T_max", T_max, above=0.0)
+        self.T_max: int | float = int(T_max) if T_max.is_integer() else T_max
         self.eta_min = check_number("eta_min", eta_min, minimum=0.0)
         super().__init__(optimizer, last_epoch)
 

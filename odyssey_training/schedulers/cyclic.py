@@ -222,7 +222,7 @@ class CyclicLR(LRScheduler):
         step_size_up: steps in the rising half, > 0.  Default 2000.
         step_size_down: steps in the falling half, >= 0; None means ``step_size_up``.
         mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"`` (ignored with ``scale_fn``).
-        gamma: base of ``exp_range``, > 0.  Default 1.
+        gamma: base of ``exp_range``, >= 0.  Default 1.
         scale_fn: custom scale function (not saved in ``state_dict``).
         scale_mode: ``"cycle"`` or ``"iterations"``, for ``scale_fn``.  Default ``"cycle"``.
         cycle_momentum: cycle momentum / beta1 inversely to the lr.  Default True.
@@ -275,7 +275,7 @@ class CyclicLR(LRScheduler):
             if not callable(scale_fn):
                 raise TypeError(f"scale_fn must be callable, got {type(scale_fn).__name__}")
             self.mode = mode
-        self.gamma = check_number("gamma", gamma, above=0.0)
+        self.gamma = check_number("gamma", gamma, minimum=0.0)
         self.scale_mode = check_choice("scale_mode", scale_mode, ("cycle", "iterations"))
         self._custom_scale_fn = scale_fn
         self.cycle_momentum = bool(cycle_momentum)

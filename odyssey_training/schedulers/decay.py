@@ -9,10 +9,11 @@ them compose in a ChainedScheduler; ``_recursive_lr`` reproduces that rule.
 from __future__ import annotations
 
 from abc import abstractmethod
-from bisect import bisect_right
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from ._args import check_increasing, check_int, check_number
+from ._args import check_int, check_milestones, check_number
 from .base import LRScheduler, OptimizerLike
 
 
@@ -47,7 +48,7 @@ class StepLR(_FactorSchedule):
     Args:
         optimizer: the optimizer whose ``param_groups`` are scheduled.
         step_size: period of the decay, a positive integer.
-        gamma: multiplicative decay factor, > 0.  Default 0.1.
+        gamma: multiplicative decay factor, >= 0.  Default 0.1.
         last_epoch: index of the last step; -1 starts a new schedule.
     """
 
@@ -57,7 +58,7 @@ class StepLR(_FactorSchedule):
         self, optimizer: OptimizerLike, step_size: int, gamma: float = 0.1, last_epoch: int = -1
     ) -> None:
         self.step_size = check_int("step_size", step_size, minimum=1)
-        self.gamma = check_number("gamma", gamma, above=0.0)
+        self.gamma = check_number("gamma", gamma, minimum=0.0)
         super().__init__(optimizer, last_epoch)
 
     def factor_at(self, step: int) -> float:
@@ -67,12 +68,17 @@ class StepLR(_FactorSchedule):
 class MultiStepLR(_FactorSchedule):
     r"""Decay by ``gamma`` at each milestone.
 
-    .. math:: \eta_t = \eta_0 \, \gamma^{\#\{m \in \text{milestones} : m \le t\}}
+    .. math:: \eta_t = \eta_0 \, \gamma^{\#\{m \in \text{milestones} : 0 \le m \le t\}}
+
+    The milestones are counted as torch counts them (a ``Counter``): in any order,
+    and a milestone listed ``n`` times multiplies the lr by :math:`\gamma^n` there
+    (``[30, 12, 12, 5]`` decays once at 5, twice at 12, once at 30).  A negative
+    milestone is never reached (torch's ``step()`` never visits it either).
 
     Args:
         optimizer: the optimizer whose ``param_groups`` are scheduled.
-        milestones: strictly increasing step indices.
-        gamma: multiplicative decay factor, > 0.  Default 0.1.
+        milestones: step indices (any iterable of whole numbers, or a Counter).
+        gamma: multiplicative decay factor, >= 0.  Default 0.1.
         last_epoch: index of the last step; -1 starts a new schedule.
     """
 
@@ -85,12 +91,20 @@ class MultiStepLR(_FactorSchedule):
         gamma: float = 0.1,
         last_epoch: int = -1,
     ) -> None:
-        self.milestones = check_increasing("milestones", milestones)
-        self.gamma = check_number("gamma", gamma, above=0.0)
+        self.milestones = check_milestones("milestones", milestones)
+        self.gamma = check_number("gamma", gamma, minimum=0.0)
         super().__init__(optimizer, last_epoch)
 
     def factor_at(self, step: int) -> float:
-        return self.gamma ** bisect_right(self.milestones, step)
+        passed = bisect_right(self.milestones, step) - bisect_left(self.milestones, 0)
+        return self.gamma**passed
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """As the base class; ``milestones`` may also be torch's ``Counter``."""
+        if isinstance(state_dict, Mapping) and "milestones" in state_dict:
+            milestones = check_milestones("milestones", state_dict["milestones"])
+            state_dict = {**state_dict, "milestones": milestones}
+        super().load_state_dict(state_dict)
 
 
 class ConstantLR(_FactorSchedule):
@@ -165,14 +179,14 @@ class ExponentialLR(_FactorSchedule):
 
     Args:
         optimizer: the optimizer whose ``param_groups`` are scheduled.
-        gamma: multiplicative decay factor, > 0.
+        gamma: multiplicative decay factor, >= 0.
         last_epoch: index of the last step; -1 starts a new schedule.
     """
 
     _fields = ("gamma",)
 
     def __init__(self, optimizer: OptimizerLike, gamma: float, last_epoch: int = -1) -> None:
-        self.gamma = check_number("gamma", gamma, above=0.0)
+        self.gamma = check_number("gamma", gamma, minimum=0.0)
         super().__init__(optimizer, last_epoch)
 
     def factor_at(self, step: int) -> float:

@@ -165,8 +165,8 @@ def test_the_csv_is_appended_on_resume(tmp_path):
     assert lines[0] == "epoch,loss,lr"
     assert lines[1] == first_row0
     assert [r.split(",")[0] for r in lines[1:]] == ["0", "1", "2", "3"]
-    assert history.epoch == [1, 2, 3]                 # what the resumed run wrote
-    for row, loss in zip(lines[2:], history.history["loss"]):
+    assert history.epoch == [0, 1, 2, 3]      # the restored epoch, then the resumed run's
+    for row, loss in zip(lines[2:], history.history["loss"][1:]):
         assert float(row.split(",")[1]) == loss
 
 

@@ -187,7 +187,7 @@ def test_a_failed_write_leaves_the_record_and_files_alone(tmp_path, monkeypatch)
     def full_disk(*args, **kwargs):
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(ckpt, "save_checkpoint", full_disk)
+    monkeypatch.setattr(ckpt, "write_payload", full_disk)
     with pytest.raises(OSError, match="No space"):
         run(cb, [0.25])
     assert cb.kept == [(str(tmp_path / "e1.safetensors"), 0.5)] and cb.best == 0.5
@@ -230,3 +230,66 @@ def test_errors(tmp_path):
     with pytest.raises(ValueError, match="kept must be a list"):
         ModelCheckpoint(path).load_state_dict({"best": None, "batches_since_save": 0,
                                                "kept": [["a", "b"]]})
+
+
+def test_async_save_writes_what_a_synchronous_save_writes(tmp_path):
+    """The same run with async_save: the same files, the same content, each holding
+    the parameters of the epoch it was taken at (the arrays were copied), and the
+    evicted files gone once training ends."""
+    values = [0.5, 0.25, 0.75, 0.125, 0.3]
+    folders = {}
+    for mode in (False, True):
+        folder = tmp_path / str(mode)
+        cb = ModelCheckpoint(str(folder / "e{epoch}-{val_loss:.3f}.safetensors"),
+                             save_top_k=2, save_last=True, async_save=mode)
+        run(cb, values)
+        folders[mode] = folder
+    names = sorted(os.listdir(folders[False]))
+    assert names == sorted(os.listdir(folders[True])) == [
+        "e2-0.250.safetensors", "e4-0.125.safetensors", "last.safetensors"]
+    for name in names:
+        sync, background = (read_checkpoint(folders[m] / name) for m in (False, True))
+        assert epoch_in(folders[True] / name) == epoch_in(folders[False] / name)
+        assert sync["loop"] == background["loop"]
+    assert epoch_in(folders[True] / "last.safetensors") == 4.0
+
+
+def test_async_save_reports_a_failed_write(tmp_path, monkeypatch):
+    import odyssey_training.checkpoint as ckpt
+
+    def full_disk(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ckpt, "write_payload", full_disk)
+    cb = ModelCheckpoint(str(tmp_path / "e{epoch}.safetensors"), async_save=True)
+    with pytest.raises(ckpt.CheckpointError, match="No space left"):
+        run(cb, [0.5, 0.4])
+    assert os.listdir(tmp_path) == []
+
+
+def test_async_writes_in_flight_finish_when_training_fails(tmp_path):
+    """An exception ends training: on_exception waits for the queued writes, so the
+    epoch-end checkpoint taken before the failure is on disk when fit re-raises."""
+    from odyssey_training.callbacks import LambdaCallback
+    from odyssey_training.loops import BasicTrainingLoop
+    from odyssey_training.optimizers import SGD
+
+    from ..loops.toy import TinyMLP, batches, blobs, softmax_xent
+
+    class Crash(Exception):
+        pass
+
+    def crash(epoch, logs):
+        if epoch == 2:
+            raise Crash
+
+    model = TinyMLP()
+    cb = ModelCheckpoint(str(tmp_path / "e{epoch}.safetensors"), save_last=True,
+                         async_save=True)
+    loop = BasicTrainingLoop(model, SGD(model.parameters(), lr=0.1), loss=softmax_xent,
+                             callbacks=[LambdaCallback(on_epoch_begin=crash), cb])
+    with pytest.raises(Crash):
+        loop.fit(batches(*blobs(32), 8), epochs=5)
+    assert sorted(os.listdir(tmp_path)) == ["e1.safetensors", "e2.safetensors",
+                                            "last.safetensors"]
+    assert read_checkpoint(tmp_path / "last.safetensors")["loop"]["epoch"] == 2

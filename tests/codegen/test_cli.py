@@ -68,14 +68,20 @@ def test_show_unknown_flag_and_spec_are_errors():
 
 
 def test_kernels_for_a_named_cpu_fill_the_cache(tmp_path):
+    """The counts are of this command's kernels: on an empty cache every one is
+    compiled (the gradient-norm kernel included), then every one is read back."""
     env = {"ODYSSEY_CACHE_DIR": str(tmp_path)}
     out = cli("kernels", "lion", "--cpu", "znver2", "--dtype", "float32", env=env)
     assert out.returncode == 0, out.stderr
-    assert "2 kernels for znver2" in out.stdout
+    # two Lion variants (clip or not) + the norm kernel
+    assert "3 kernels for znver2 (256-bit vectors): 3 compiled, 0 from the cache," in out.stdout
     entries = len(list(tmp_path.glob("*.o")))
-    assert entries == 3  # two Lion variants (clip or not) + the norm kernel
+    assert entries == 3
     again = cli("kernels", "lion", "--cpu", "znver2", "--dtype", "float32", env=env)
-    assert "0 compiled" in again.stdout
+    assert ": 0 compiled, 3 from the cache," in again.stdout
+    sorted(tmp_path.glob("*.o"))[0].unlink()
+    partial = cli("kernels", "lion", "--cpu", "znver2", "--dtype", "float32", env=env)
+    assert ": 1 compiled, 2 from the cache," in partial.stdout
     info = cli("cache", "info", env=env)
     assert f"entries: {entries}" in info.stdout
     assert f"removed {entries}" in cli("cache", "clear", env=env).stdout

@@ -35,7 +35,8 @@ def test_every_variant_verifies_and_lowers_with_contract_only(path):
 
 def test_optimized_ir_keeps_exact_sqrt_and_division():
     spec = load_spec_file("specs/optimizers/adam.toml")
-    text = kernel_llvm_ir(spec, {"amsgrad": False, "maximize": False}, "float32", width=8)
+    flags = {"amsgrad": False, "maximize": False, "decoupled_weight_decay": False}
+    text = kernel_llvm_ir(spec, flags, "float32", width=8)
     assert not FORBIDDEN.search(text)
     assert "llvm.sqrt.v8f32" in text and "fdiv contract <8 x float>" in text
     assert "rsqrt" not in text
@@ -60,7 +61,8 @@ def test_width_must_be_a_power_of_two():
 
 def test_uniform_subexpressions_are_hoisted_in_double():
     spec = load_spec_file("specs/optimizers/adam.toml")
-    kir = build_ir(spec, {"amsgrad": False, "maximize": False}, "float32")
+    kir = build_ir(spec, {"amsgrad": False, "maximize": False, "decoupled_weight_decay": False},
+                   "float32")
     text = lower_kernel(kir, 8, "k")
     prologue = text.split("main_head:")[0]
     # lr / bc1 and sqrt(bc2) are computed once per row, in double, before the loops

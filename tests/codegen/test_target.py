@@ -73,7 +73,7 @@ def test_simd_bits_override_is_validated(monkeypatch):
 
 def test_prefetch_distance_is_part_of_the_target(monkeypatch):
     spec = load_spec_file("specs/optimizers/adam.toml")
-    flags = {"amsgrad": False, "maximize": False}
+    flags = {"amsgrad": False, "maximize": False, "decoupled_weight_decay": False}
     default = named_target("znver2")
     assert default.prefetch_bytes == 512
     monkeypatch.setenv("ODYSSEY_PREFETCH_BYTES", "0")

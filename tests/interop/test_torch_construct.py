@@ -57,7 +57,7 @@ def test_positional_arguments_bind_as_torchs():
 
 
 @pytest.mark.parametrize("name,kwargs", [
-    ("Adam", {"decoupled_weight_decay": True}), ("AdamW", {"capturable": True}),
+    ("Adam", {"capturable": True}), ("AdamW", {"capturable": True}),
     ("SGD", {"differentiable": True}), ("RMSprop", {"capturable": True})])
 def test_unsupported_torch_options_are_rejected(name, kwargs):
     with pytest.raises(ValueError, match=f"{next(iter(kwargs))}=True is not supported"):

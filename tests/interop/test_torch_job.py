@@ -144,3 +144,18 @@ def test_buffers_that_do_not_fit_are_refused(tmp_path):
         load_checkpoint(with_extra, model=model)
     assert all(torch.equal(v, before[k]) for k, v in model.module.state_dict().items())
     load_checkpoint(without, params=model.parameters())     # parameters alone: fine
+
+
+def test_the_rng_state_holds_torchs_generator():
+    from odyssey_training.checkpoint import get_rng_state, set_rng_state
+    torch.manual_seed(3)
+    state = get_rng_state()
+    first = torch.rand(3)
+    torch.manual_seed(4)
+    set_rng_state(state)
+    assert torch.equal(torch.rand(3), first)
+    bad = {**state, "torch": [1, 2, 3]}
+    before = torch.get_rng_state()
+    with pytest.raises(ValueError, match="invalid state"):
+        set_rng_state(bad)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -39,7 +39,7 @@ def test_train_extra_never_pulls_torch_and_ships_the_data():
     assert project["project"]["scripts"]["odyssey-train"] == "odyssey_training.job.cli:main"
     setuptools = project["tool"]["setuptools"]
     assert "odyssey_training.job" in setuptools["packages"]
-    assert "data/digits.npz" in setuptools["package-data"]["odyssey_training.job"]
+    assert "digits.npz" in setuptools["package-data"]["odyssey_training.job.data"]
 
 
 @pytest.mark.slow

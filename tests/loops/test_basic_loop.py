@@ -274,3 +274,28 @@ def test_custom_loop_style_stays_first_class():
             p.grad = None
     for a, b in zip(params_of(model), params_of(ref)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_exception_reaches_on_exception_not_on_train_end():
+    seen = []
+
+    class Boom(Exception):
+        pass
+
+    class Watch(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                raise Boom
+
+        def on_exception(self, exception):
+            seen.append(type(exception))
+
+        def on_train_end(self, logs=None):
+            seen.append("end")
+
+    model = TinyMLP()
+    loop = BasicTrainingLoop(model, SGD(model.parameters(), lr=0.1), loss=softmax_xent,
+                             callbacks=[Watch()])
+    with pytest.raises(Boom):
+        loop.fit(TRAIN, epochs=2)
+    assert seen == [Boom]

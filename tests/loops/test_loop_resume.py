@@ -93,7 +93,7 @@ def test_state_saved_at_epoch_end_resumes_at_the_next_epoch():
     loop.fit(TRAIN, epochs=2)
     assert states[0]["epoch"] == 1 and states[0]["batches_done"] == 0
     assert states[0]["epoch_state"] is None and states[0]["grads"] is None
-    assert states[1]["history"]["epoch"] == [0]     # History runs after user callbacks
+    assert states[1]["history"]["epoch"] == [0, 1]  # a state saved in on_epoch_end has its epoch
 
 
 def test_a_bad_state_changes_nothing():
@@ -108,5 +108,5 @@ def test_a_bad_state_changes_nothing():
             loop.load_state_dict(broken)
         after = loop.state_dict()
         assert after["history"] == before["history"] and after["epoch"] == before["epoch"]
-        np.testing.assert_array_equal(after["rng"]["numpy"]["keys"], before["rng"]["numpy"]["keys"])
+        assert after["rng"] == before["rng"]
     assert loop.resume_point() is None

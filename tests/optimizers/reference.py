@@ -38,7 +38,7 @@ DEFAULTS: dict[str, dict] = {
     "SGD": dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                 nesterov=False, maximize=False),
     "Adam": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False, maximize=False),
+                 amsgrad=False, maximize=False, decoupled_weight_decay=False),
     "AdamW": dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                   amsgrad=False, maximize=False),
     "RMSprop": dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
@@ -239,7 +239,7 @@ def _lion(p, g, st, h):
 
 _STEP: dict[str, Callable] = {
     "SGD": _sgd,
-    "Adam": lambda p, g, st, h: _adam(p, g, st, h, decoupled=False),
+    "Adam": lambda p, g, st, h: _adam(p, g, st, h, decoupled=h["decoupled_weight_decay"]),
     "AdamW": lambda p, g, st, h: _adam(p, g, st, h, decoupled=True),
     "RMSprop": _rmsprop,
     "Adagrad": _adagrad,
@@ -326,6 +326,9 @@ CASES: dict[str, list[dict]] = {
         {"amsgrad": True},
         {"amsgrad": True, "maximize": True, "weight_decay": RANDOM},
         {"maximize": True},
+        {"decoupled_weight_decay": True, "weight_decay": RANDOM},
+        {"decoupled_weight_decay": True, "amsgrad": True, "maximize": True,
+         "weight_decay": RANDOM},
     ],
     "AdamW": [
         {},  # default weight_decay=1e-2

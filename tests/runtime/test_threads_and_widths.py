@@ -87,7 +87,7 @@ def test_every_loop_of_the_kernel_at_every_width(dtype):
     from odyssey_codegen.api import default_target
 
     spec = load_spec_file("specs/optimizers/adam.toml")
-    flags = {"amsgrad": False, "maximize": False}
+    flags = {"amsgrad": False, "maximize": False, "decoupled_weight_decay": False}
     rng = np.random.default_rng(5)
     sizes = list(range(81)) + [CHUNK_PLUS]
     offsets = np.cumsum([0] + sizes)

@@ -71,6 +71,14 @@ CASES: dict[str, tuple[Build, int]] = {
     "StepLR-default-gamma": (lambda m, o: m.StepLR(o, 3), 64),
     "MultiStepLR": (lambda m, o: m.MultiStepLR(o, milestones=[5, 12, 30], gamma=0.3), 80),
     "MultiStepLR-at-0": (lambda m, o: m.MultiStepLR(o, [0, 40], 0.5), 64),
+    # torch counts milestones (a Counter): any order, a repeat decays by gamma**count
+    "MultiStepLR-unsorted-repeats": (lambda m, o: m.MultiStepLR(o, [30, 12, 12, 5], 0.5), 64),
+    "MultiStepLR-negative-set-floats": (
+        lambda m, o: m.MultiStepLR(o, milestones=[7.0, -3, 0, 7, 7], gamma=0.8),
+        40,
+    ),
+    "MultiStepLR-gamma-0": (lambda m, o: m.MultiStepLR(o, {9, 3}, gamma=0.0), 20),
+    "StepLR-float-size": (lambda m, o: m.StepLR(o, step_size=4.0, gamma=0.5), 40),
     "ConstantLR": (lambda m, o: m.ConstantLR(o, factor=0.25, total_iters=9), 64),
     "ConstantLR-default": (lambda m, o: m.ConstantLR(o), 64),
     "LinearLR-warmup": (
@@ -82,6 +90,7 @@ CASES: dict[str, tuple[Build, int]] = {
     "PolynomialLR": (lambda m, o: m.PolynomialLR(o, total_iters=25, power=2.0), 80),
     "PolynomialLR-sqrt": (lambda m, o: m.PolynomialLR(o, 40, 0.5), 64),
     "CosineAnnealingLR": (lambda m, o: m.CosineAnnealingLR(o, T_max=20, eta_min=0.001), 130),
+    "CosineAnnealingLR-fractional-T_max": (lambda m, o: m.CosineAnnealingLR(o, 10.5), 70),
     "CosineAnnealingLR-kwargs": (
         lambda m, o: m.CosineAnnealingLR(optimizer=o, T_max=17, eta_min=0.0),
         110,
