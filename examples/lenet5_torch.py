@@ -10,6 +10,7 @@ LeNet's 32x32 input.  ``odyssey-train --model lenet5`` runs the same model with
 the main job's logging, checkpoints and report.
 """
 
+import argparse
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # torch's idle threads yield the cores
@@ -27,6 +28,10 @@ from odyssey_training.metrics import Accuracy  # noqa: E402
 from odyssey_training.optimizers import AdamW  # noqa: E402
 from odyssey_training.schedulers import CosineAnnealingLR  # noqa: E402
 
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--epochs", type=int, default=10)
+epochs = parser.parse_args().epochs
+
 torch.manual_seed(0)
 data = load_dataset("digits", val_fraction=0.2, seed=0)     # standardized (N, 8, 8) float32
 train = ArrayLoader(to_32x32(data.x_train), data.y_train, batch_size=64, seed=0)
@@ -35,9 +40,9 @@ val = ArrayLoader(to_32x32(data.x_val), data.y_val, batch_size=512, shuffle=Fals
 model = TorchModel(LeNet5(num_classes=10))
 opt = AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)   # updates the tensors in place
 loop = BasicTrainingLoop(model, opt, loss=CrossEntropyLoss(),
-                         scheduler=CosineAnnealingLR(opt, T_max=10),
+                         scheduler=CosineAnnealingLR(opt, T_max=epochs),
                          metrics={"acc": Accuracy(num_classes=10)}, seed=0)
-history = loop.fit(train, val_data=val, epochs=10)
+history = loop.fit(train, val_data=val, epochs=epochs)
 for epoch, (loss, acc) in enumerate(zip(history.history["val_loss"],
                                         history.history["val_acc"]), 1):
     print(f"epoch {epoch:2d}  val_loss {loss:.4f}  val_acc {acc:.3f}")

@@ -6,8 +6,8 @@ constructor: its arguments, their order, which are keyword-only, and the keys
 of its param groups (torch's defaults, e.g. ``foreach``, ``capturable``).
 Torch-only options are kept in the groups; ``foreach`` and ``fused`` take any
 value (they choose among torch's implementations), the others only the value
-the kernel implements (``differentiable=False``, ``capturable=False``, Adam's
-``decoupled_weight_decay=False``: AdamW is the decoupled one).  A spec torch
+the kernel implements (``differentiable=False``, ``capturable=False``); an option
+the spec declares (Adam's ``decoupled_weight_decay``) is the spec's.  A spec torch
 does not have gets its hyperparameters (tuples such as ``betas`` as torch
 writes them) and flags as arguments, in the spec's order.  Every class also
 takes keyword-only ``max_grad_norm``, ``num_threads`` and ``simd_width``.
