@@ -53,7 +53,8 @@ class ModelCheckpoint(MonitorCallback):
             file, and delete evicted ones, on a thread of its own
             (:class:`~odyssey_training.checkpoint.BackgroundWriter`), so training does
             not wait for the disk; ``on_train_end`` waits for the writes.  A write error
-            is raised by the next save or at the end of training.
+            is raised by the next save or at the end of training.  A save first waits
+            for the previous one's writes, so a killed process loses at most the last.
 
     The record of kept files and their scores, the best value and the batch count
     are in ``state_dict()``, so a resumed run goes on ranking and deleting files
@@ -136,6 +137,8 @@ class ModelCheckpoint(MonitorCallback):
 
     # ---- what ---------------------------------------------------------------
     def _save(self, epoch: int, batch: int | None, logs: dict[str, Any]) -> None:
+        if self._writer is not None:
+            self._writer.wait()     # the last save's writes overlap one epoch, no more
         path = self._format(epoch, batch, logs)
         ranked = self.save_best_only or self.save_top_k > 0
         current = self.get_monitor_value(logs) if ranked else _optional(logs.get(self.monitor))

@@ -3,6 +3,12 @@
 Exit codes: 0 the run finished; 1 it failed while training (the message says why; an
 unfinished run keeps its last checkpoint for ``--resume``); 2 a bad flag, configuration,
 data directory or run directory (nothing was trained); 130 interrupted (Ctrl-C).
+
+Under ``mpiexec -n N`` (detected from the launcher's environment, or forced with
+``--distributed``) every rank runs the job as a ``DistributedTrainingLoop``: the
+same configuration and run directory (rank 0's), ``batch_size`` split over the
+ranks, rank 0 writing everything; a setup error on any rank stops every rank
+before training, an error while training ends them all (``MPI_Abort``).
 """
 
 from __future__ import annotations
@@ -90,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue an unfinished run from its last checkpoint, with "
                              "its own config")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--distributed", action="store_true",
+                        help="train on the ranks of an MPI job (mpiexec -n N odyssey-train; "
+                             "implied when mpiexec starts several processes; needs the "
+                             "'distributed' extra)")
     parser.add_argument("--print-config", action="store_true",
                         help="print the resolved configuration as TOML and exit")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -153,21 +163,65 @@ def _start_over(run_dir: Path) -> None:
     (run_dir / FILES["csv"]).unlink(missing_ok=True)
 
 
+def _communicator(args: argparse.Namespace) -> Any:
+    """MPI's world when the job is distributed (``--distributed``, or a launcher that
+    started several processes), else None."""
+    from ..distributed.mpi import launched_rank
+    if not (args.distributed or (launched_rank()[1] or 1) > 1) or args.print_config:
+        return None
+    from ..distributed import MPI       # starts MPI; errors now end every rank
+    return MPI.COMM_WORLD
+
+
+def _agree(comm: Any, failure: tuple[int, str] | None) -> tuple[int, str] | None:
+    """Every rank's setup outcome; the first failure (exit code and message naming its
+    rank) on every rank, so all stop together or none does."""
+    if comm is None or comm.Get_size() == 1:
+        return failure
+    from ..distributed.transport import allgather_trees
+    for rank, theirs in enumerate(allgather_trees(comm, failure and list(failure))):
+        if theirs is not None:
+            return theirs[0], f"rank {rank}: {theirs[1]}"
+    return None
+
+
+def _setup(args: argparse.Namespace, comm: Any,
+           callbacks: Sequence[Any]) -> tuple[Any, Path | None, tuple[int, str] | None]:
+    """(job, run directory, failure) of this rank; a failure is (exit code, message)."""
+    run_dir: Path | None = None
+    try:
+        config, run_dir = _resumed_run(args) if args.resume else _new_run(args)
+        if comm is not None and comm.Get_size() > 1:     # rank 0 picks the directory
+            from ..distributed.transport import bcast_tree
+            run_dir = Path(bcast_tree(comm, str(run_dir)))
+        if not args.resume and (comm is None or comm.Get_rank() == 0):
+            _check_free(run_dir)
+        job = prepare(config, run_dir, progress=False if args.quiet else None,
+                      callbacks=callbacks, comm=comm)
+        return job, run_dir, None
+    except ConfigError as exc:
+        return None, run_dir, (2, str(exc))
+    except ImportError as exc:      # an extra is missing; the message names it
+        return None, run_dir, (1, str(exc))
+
+
 def main(argv: Sequence[str] | None = None, *, callbacks: Sequence[Any] = ()) -> int:
     """Run ``odyssey-train`` with ``argv`` (default ``sys.argv[1:]``); returns the exit
     code.  ``callbacks`` are added to the job's (for tests and embedding)."""
     args = build_parser().parse_args(argv)
     run_dir: Path | None = None
     try:
-        config, run_dir = _resumed_run(args) if args.resume else _new_run(args)
         if args.print_config:
+            config, _ = _resumed_run(args) if args.resume else _new_run(args)
             sys.stdout.write(dumps_toml(config))
             return 0
-        if not args.resume:
-            _check_free(run_dir)
-        job = prepare(config, run_dir, progress=False if args.quiet else None,
-                      callbacks=callbacks)
-        if args.resume and not last_checkpoint(run_dir).exists():
+        comm = _communicator(args)
+        job, run_dir, failure = _setup(args, comm, callbacks)
+        failure = _agree(comm, failure)
+        if failure is not None:
+            print(f"odyssey-train: error: {failure[1]}", file=sys.stderr)
+            return failure[0]
+        if args.resume and not last_checkpoint(run_dir).exists() and job.loop.is_global_zero:
             _start_over(run_dir)
         train(job, resume=bool(args.resume))
     except ConfigError as exc:

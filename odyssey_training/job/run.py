@@ -85,10 +85,12 @@ def _checkpoint_template(run_dir: Path, monitor: str) -> str:
 
 
 def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = None,
-            callbacks: Sequence[Any] = ()) -> Job:
+            callbacks: Sequence[Any] = (), comm: Any = None) -> Job:
     """Build the job of ``config`` (resolved) in ``run_dir``.  ``progress``: None draws
     the bar on a terminal only, False never; ``callbacks`` run after the job's own
-    loggers and before its checkpoint writers."""
+    loggers and before its checkpoint writers.  With ``comm`` (an MPI communicator of
+    N ranks) the job is a ``DistributedTrainingLoop``: ``batch_size`` stays the global
+    batch, each rank taking ``batch_size / N`` of it, so the run is the one-process run."""
     from ..data import ArrayLoader
     from ..losses import CrossEntropyLoss
     from ..loops import BasicTrainingLoop
@@ -102,19 +104,26 @@ def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = No
     data = load_dataset(config["data"]["source"], config["data"]["val_fraction"], seed)
     model, entry = build_model(config["model"], data.x_train.shape[1:], data.num_classes, seed)
     optimizer = build_optimizer(config["optimizer"], model.parameters())
+    ranks = _ranks(comm, config["batch_size"])
     train_loader = ArrayLoader(entry.inputs(data.x_train), data.y_train,
-                               batch_size=config["batch_size"], shuffle=True, seed=seed)
+                               batch_size=config["batch_size"] // ranks["world_size"],
+                               shuffle=True, seed=seed, **ranks)
     val_loader = ArrayLoader(entry.inputs(data.x_val), data.y_val,
-                             batch_size=VAL_BATCH_SIZE, shuffle=False)
+                             batch_size=VAL_BATCH_SIZE // ranks["world_size"], shuffle=False,
+                             **ranks)
     optimizer_text = describe_optimizer(optimizer)      # before a schedule rewrites the lr
     scheduler, interval = build_scheduler(config["schedule"], optimizer, len(train_loader),
                                           epochs)
     ordered, checkpoint, early, clock = _callbacks(config, run_dir, progress, callbacks)
     loss = CrossEntropyLoss(label_smoothing=config["loss"]["label_smoothing"])
+    loop_class, options = BasicTrainingLoop, {}
+    if comm is not None:
+        from ..distributed import DistributedTrainingLoop
+        loop_class, options = DistributedTrainingLoop, {"comm": comm}
     try:
-        loop = BasicTrainingLoop(model, optimizer, loss=loss, scheduler=scheduler,
-                                 metrics=_metrics(data.num_classes), callbacks=ordered,
-                                 scheduler_interval=interval, seed=seed)
+        loop = loop_class(model, optimizer, loss=loss, scheduler=scheduler,
+                          metrics=_metrics(data.num_classes), callbacks=ordered,
+                          scheduler_interval=interval, seed=seed, **options)
     except (TypeError, ValueError) as exc:      # e.g. a plateau schedule stepped per step
         raise ConfigError(f"[schedule] {exc}") from None
     descriptions = {"model": entry.describe(model), "data": data.describe(),
@@ -122,6 +131,17 @@ def prepare(config: dict[str, Any], run_dir: Path, *, progress: bool | None = No
                     "schedule": describe_schedule(scheduler, interval)}
     return Job(config, run_dir, data, model, entry, loop, train_loader, val_loader, checkpoint,
                early, clock, descriptions)
+
+
+def _ranks(comm: Any, batch_size: int) -> dict[str, int]:
+    """This process's ``rank`` and ``world_size`` for the loaders (0 and 1 without MPI)."""
+    if comm is None:
+        return {"rank": 0, "world_size": 1}
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if batch_size % size:
+        raise ConfigError(f"batch_size {batch_size} is the global batch; it must be a "
+                          f"multiple of the {size} ranks")
+    return {"rank": rank, "world_size": size}
 
 
 def _callbacks(config: dict[str, Any], run_dir: Path, progress: bool | None,
@@ -166,18 +186,21 @@ def last_checkpoint(run_dir: Path) -> Path:
     return run_dir / FILES["checkpoints"] / ModelCheckpoint.last_name
 
 
-def train(job: Job, *, resume: bool = False, out: Any = None) -> Summary:
+def train(job: Job, *, resume: bool = False, out: Any = None) -> Summary | None:
     """Train ``job`` in its run directory, evaluate the best checkpoint, write plots,
     summary and report; print the report to ``out`` (default stdout).  With
     ``resume``, first restore the model, optimizer, schedule and loop (callbacks, data
     position, RNG) from the run's last checkpoint when there is one, as Lightning's
     ``fit(ckpt_path="last")``: the run then continues as if never interrupted.
-    Returns the summary."""
+    Returns the summary.  Under MPI every rank trains (and restores); rank 0 alone
+    writes, evaluates and reports, the others return None after training."""
     import sys
     out = out or sys.stdout
     run_dir = job.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
+    writer = job.loop.is_global_zero
+    if writer:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if writer and not resume:
         from ..checkpoint import atomic_write_text
         atomic_write_text(run_dir / FILES["config"], dumps_toml(job.config))
     last = last_checkpoint(run_dir)
@@ -194,6 +217,8 @@ def train(job: Job, *, resume: bool = False, out: Any = None) -> Summary:
         start = time.perf_counter()
         history = job.loop.fit(job.train_loader, job.val_loader, epochs=job.config["epochs"])
         seconds = time.perf_counter() - start
+        if not writer:
+            return None
         best_path, best_epoch = _best_checkpoint(job)
         values, counts = _evaluate_best(job, best_path)
     finally:
@@ -242,7 +267,11 @@ def _evaluate_best(job: Job, path: Path) -> tuple[dict[str, float], Any]:
     from ..metrics import ConfusionMatrix
     load_checkpoint(path, model=job.model)
     confusion = ConfusionMatrix(num_classes=job.data.num_classes)
-    values = evaluate(job.model, job.val_loader, loss=job.loop.loss,
+    loader = job.val_loader
+    if loader.world_size > 1:           # rank 0 evaluates the whole validation set
+        from ..data import ArrayLoader
+        loader = ArrayLoader(loader.x, loader.y, batch_size=VAL_BATCH_SIZE, shuffle=False)
+    values = evaluate(job.model, loader, loss=job.loop.loss,
                       metrics={**_metrics(job.data.num_classes), "confusion": confusion})
     return values, confusion.compute()
 

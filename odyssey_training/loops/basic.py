@@ -16,6 +16,12 @@ One training batch::
 Logs are Keras's: ``loss`` (the epoch's mean, weighted by batch size), each
 metric's scalar value under its name, ``lr`` (the first group's lr used by
 the epoch's last optimizer step) and the same with ``val_`` for validation.
+
+Subclass hooks (``DistributedTrainingLoop`` overrides them; here they change
+nothing): ``_grad_scale`` (the factor on a batch's loss gradient),
+``_apply_gradients`` (accumulated gradients -> clipped optimizer step),
+``_reduce_states`` (merge the running loss and metric states before
+``compute``) and ``_run_order`` (the callbacks as a hook calls them).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 from ..callbacks.base import Callback, CallbackList
 from ..callbacks.history import History
 from ..elementwise import clip_grad_value_
+from ..metrics import MetricCollection
 from ..clip import clip_grad_norm_
 from ..optimizers.hyper import check_number
 from .base import Timings, as_collection, check_model, fresh_copy, BatchMean, scalar_logs
@@ -150,7 +157,7 @@ class BasicTrainingLoop(LoopState):
             seed_everything(self.seed)      # a state restored below brings its own RNG
         # on_train_begin comes before the resume point is read, so a callback that
         # restores a state there (BackupAndRestore) is continued by this fit
-        run_order(self.callbacks, None, self, train_begin=True).on_train_begin(None)
+        self._run_order(None, train_begin=True).on_train_begin(None)
         resumed, keep_state = self.resume_point(), self.restored_epoch_state()
         self.apply_data_state(train_data)
         self.finish_fit()
@@ -159,7 +166,7 @@ class BasicTrainingLoop(LoopState):
             self.history, self.epoch_logs = History(), None
         else:
             start, skip = max(initial_epoch, resumed[0]), resumed[1]
-        cbs = run_order(self.callbacks, self.history, self)
+        cbs = self._run_order(self.history)
         logs: dict[str, Any] = {}
         try:
             for epoch in range(start, epochs):
@@ -190,6 +197,7 @@ class BasicTrainingLoop(LoopState):
         self.epoch_complete = False
         cbs.on_epoch_begin(epoch, None)
         self._train_batches(cbs, data, max_steps, skip)
+        self._reduce_states(self.loss_mean, self.metrics)
         logs = {"loss": self.loss_mean.compute(),
                 **scalar_logs(self.metrics.compute()), "lr": self._lr()}
         if validate:
@@ -208,7 +216,6 @@ class BasicTrainingLoop(LoopState):
         begin_hooks = bool(cbs._calls["on_train_batch_begin"])
         end_hooks = bool(cbs._calls["on_train_batch_end"])
         accum = self.grad_accum_steps
-        scale = 1.0 / accum
         iterator = iter(data)
         if skip and not self.data_state_applied:
             for _ in range(skip):          # an iterable without state: replay its order
@@ -227,9 +234,10 @@ class BasicTrainingLoop(LoopState):
             t2 = perf_counter()
             value, grad = loss_fn(outputs, targets)
             t3 = perf_counter()
-            model.backward(grad * scale if accum > 1 else grad)
-            t4 = perf_counter()
             size = len(targets)
+            scale = self._grad_scale(size, batch, last)
+            model.backward(grad * scale if scale != 1.0 else grad)
+            t4 = perf_counter()
             self.loss_mean.update(value, weight=size)
             self.micro_step += 1
             batch += 1
@@ -264,19 +272,43 @@ class BasicTrainingLoop(LoopState):
                 self._optimizer_step()
 
     def _optimizer_step(self) -> None:
+        self.last_lr = self.optimizer.param_groups[0]["lr"]
+        self._apply_gradients()
+        self.micro_step = 0
+        self.global_step += 1
+        if self.scheduler is not None and self.scheduler_interval == "step":
+            self.scheduler.step()
+
+    # ---- subclass hooks -----------------------------------------------------
+    def _grad_scale(self, size: int, batch: int, last: int | None) -> float:
+        """The factor on the loss gradient of training batch ``batch`` (its index in
+        an epoch of ``last`` batches, None when unknown), of ``size`` samples:
+        ``1 / grad_accum_steps``, so k accumulated batches of b step as one of k*b
+        (the distributed loop also weighs each rank's share of the global batch)."""
+        return 1.0 / self.grad_accum_steps
+
+    def _apply_gradients(self) -> None:
+        """Turn the accumulated ``Parameter.grad`` into one update: value clipping
+        (a native pass), norm clipping (fused into the update kernel, or
+        ``clip_grad_norm_`` for another optimizer), ``optimizer.step()``,
+        ``optimizer.zero_grad()`` (the distributed loop averages the gradients
+        across ranks first, or steps only its shard with ZeRO)."""
         params = None
         if self.clip_grad_value is not None:
             params = self.model.parameters()
             clip_grad_value_(params, self.clip_grad_value)
         if self.clip_grad_norm is not None and not self._fused_norm:
             clip_grad_norm_(params or self.model.parameters(), self.clip_grad_norm)
-        self.last_lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.optimizer.zero_grad()
-        self.micro_step = 0
-        self.global_step += 1
-        if self.scheduler is not None and self.scheduler_interval == "step":
-            self.scheduler.step()
+
+    def _reduce_states(self, loss: BatchMean, metrics: MetricCollection) -> None:
+        """Called before ``compute()`` of an epoch's (or a validation's) running loss
+        and metrics; the distributed loop merges every rank's states here."""
+
+    def _run_order(self, history: History | None, train_begin: bool = False) -> CallbackList:
+        """The callbacks as a hook calls them (see :func:`run_order`)."""
+        return run_order(self.callbacks, history, self, train_begin=train_begin)
 
     def _step_scheduler_on_epoch(self, logs: dict[str, Any]) -> None:
         if not self.plateau:
@@ -296,7 +328,8 @@ class BasicTrainingLoop(LoopState):
     # ---- evaluation ---------------------------------------------------------
     def _validate(self, cbs: CallbackList, val_data: Iterable) -> dict[str, float]:
         cbs.on_validation_begin(None)
-        values = run_evaluation(self.model, val_data, self.loss, self.val_metrics, cbs)
+        values = run_evaluation(self.model, val_data, self.loss, self.val_metrics, cbs,
+                                self._reduce_states)
         logs = {f"val_{k}": v for k, v in values.items()}
         cbs.on_validation_end(logs)
         return logs
@@ -304,7 +337,8 @@ class BasicTrainingLoop(LoopState):
     def evaluate(self, data: Iterable) -> dict[str, float]:
         """``{"loss": ..., metric: ...}`` of the model on ``data`` (inference mode),
         with fresh copies of the loop's metrics; no callbacks run."""
-        return run_evaluation(self.model, data, self.loss, fresh_copy(self.metrics), None)
+        return run_evaluation(self.model, data, self.loss, fresh_copy(self.metrics), None,
+                              self._reduce_states)
 
 
 def run_order(callbacks: CallbackList, history: History | None, loop: Any, *,

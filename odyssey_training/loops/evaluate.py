@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ..metrics import MetricCollection
-from .base import as_collection, check_model, BatchMean, scalar_logs
+from .base import BatchMean, as_collection, check_model, scalar_logs
 
 __all__ = ["evaluate", "run_evaluation"]
 
 
 def run_evaluation(model: Any, data: Iterable, loss: Any, metrics: MetricCollection,
-                   callbacks: Any) -> dict[str, float]:
+                   callbacks: Any, reduce: Callable[[BatchMean, MetricCollection], None]
+                   | None = None) -> dict[str, float]:
     """Reset ``metrics``, run every batch of ``data`` through ``model.forward(x,
     training=False)`` and return ``{"loss": batch-size-weighted mean, name: value}``
     (scalar metric values; the metric objects keep the rest, e.g. a confusion
-    matrix).  ``callbacks`` (or None) get the validation batch hooks."""
+    matrix).  ``callbacks`` (or None) get the validation batch hooks; ``reduce``
+    (or None) is given the loss tracker and the metrics before they are computed
+    (a distributed loop merges the ranks' states there)."""
     metrics.reset()
     mean = BatchMean()
     hooks = callbacks is not None and (callbacks._calls["on_validation_batch_begin"]
@@ -32,6 +35,8 @@ def run_evaluation(model: Any, data: Iterable, loss: Any, metrics: MetricCollect
         if hooks:
             callbacks.on_validation_batch_end(batch, {"batch": batch, "size": size,
                                                       "loss": value})
+    if reduce is not None:
+        reduce(mean, metrics)
     return {"loss": mean.compute(), **scalar_logs(metrics.compute())}
 
 
