@@ -195,3 +195,26 @@ def test_large_tensors_and_moved_memory_follow_torch():
     for a, b in zip(big, twin):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_from_spec_builds_a_torch_optimizer_from_a_user_spec():
+    import odyssey_training as ot
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "examples" / "adabelief.toml"
+    cls = ot_torch.from_spec(path)
+    assert issubclass(cls, torch.optim.Optimizer) and cls.__name__ == "AdaBelief"
+    assert "max_grad_norm" in inspect.signature(cls).parameters
+    model = mlp(5)
+    opt = cls(model.parameters(), lr=1e-2)
+    arrays = [ot.Parameter(p.detach().numpy().copy()) for p in model.parameters()]
+    engine = ot.load_spec(path)(arrays, lr=1e-2)          # the NumPy API on the same spec
+    data = Data(5)
+    for step in range(5):
+        opt.zero_grad()
+        loss_of(model, data, step).backward()
+        for a, p in zip(arrays, model.parameters()):
+            a.grad = p.grad.numpy().copy()
+        opt.step()
+        engine.step()
+    for a, p in zip(arrays, model.parameters()):
+        np.testing.assert_array_equal(a.data, p.detach().numpy())
