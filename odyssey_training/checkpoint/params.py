@@ -1,12 +1,16 @@
-"""Which arrays a checkpoint holds for the model: ``Parameter``s by name."""
+"""Which arrays a checkpoint holds for the model: ``Parameter``s by name, and the
+model's buffers (non-trainable state such as BatchNorm's running statistics)
+when it has ``buffers()``, the Model protocol's optional method."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from ..parameter import Parameter
 
-__all__ = ["named_parameters"]
+__all__ = ["named_parameters", "model_buffers"]
 
 
 def named_parameters(model: Any = None, params: Any = None) -> dict[str, Parameter] | None:
@@ -46,3 +50,20 @@ def named_parameters(model: Any = None, params: Any = None) -> dict[str, Paramet
                              "unique (or leave them unnamed to key them by position)")
         named[key] = p
     return named
+
+
+def model_buffers(model: Any) -> dict[str, np.ndarray] | None:
+    """``model.buffers()`` (``{name: ndarray}``: arrays the model updates in place and
+    a checkpoint restores in place), or None when the model has no such method."""
+    method = getattr(model, "buffers", None)
+    if model is None or not callable(method):
+        return None
+    buffers = method()
+    if not isinstance(buffers, Mapping):
+        raise TypeError(f"checkpoint: {type(model).__name__}.buffers() must return a dict "
+                        f"name -> ndarray, got {type(buffers).__name__}")
+    for key, arr in buffers.items():
+        if not isinstance(key, str) or not isinstance(arr, np.ndarray):
+            raise TypeError(f"checkpoint: buffer {key!r} of {type(model).__name__} must be an "
+                            f"ndarray under a str name, got {type(arr).__name__}")
+    return dict(buffers)

@@ -11,7 +11,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .base import FORMAT, PARTS, VERSION
-from .params import named_parameters
+from .params import model_buffers, named_parameters
 from .tree import flatten, storable
 
 __all__ = ["save_checkpoint", "checkpoint_payload", "write_payload", "safetensors_numpy"]
@@ -43,7 +43,8 @@ def save_checkpoint(path: str | os.PathLike, *, model: Any = None, params: Any =
     and return ``path``.
 
     The file is a safetensors file whose tensors are the parameters
-    (``params/<key>``, keys as :func:`~.params.named_parameters`) and every array
+    (``params/<key>``, keys as :func:`~.params.named_parameters`), the model's
+    buffers when it has ``buffers()`` (``buffers/<name>``), and every array
     in the ``state_dict()`` of ``optimizer``, ``scheduler`` and ``loop`` and in
     ``extra`` (a JSON-able dict, e.g. the epoch and logs); everything else is one
     JSON document in the header's metadata: ``{"format":
@@ -78,6 +79,11 @@ def checkpoint_payload(*, model: Any = None, params: Any = None, optimizer: Any 
         document["params"] = list(named)
         for key, p in named.items():
             tensors[f"params/{key}"] = storable(p.data, f"parameter {key!r}")
+    buffers = model_buffers(model)
+    if buffers:
+        document["buffers"] = list(buffers)
+        for key, arr in buffers.items():
+            tensors[f"buffers/{key}"] = storable(arr, f"buffer {key!r}")
     for part in PARTS:
         if parts[part] is not None:
             document[part], arrays = flatten(state_of(part, parts[part]), part)

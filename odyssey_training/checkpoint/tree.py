@@ -17,6 +17,8 @@ is a one-key object whose key starts with ``$``:
 ============================  ==================================================
 
 Arrays keep dtype (native byte order), shape (0-d and empty too) and values.
+Other array-likes (objects with ``__array__``, such as CPU torch tensors in a
+torch optimizer's state) are stored as their arrays and come back as ndarrays.
 
 >>> import numpy as np
 >>> doc, arrays = flatten({"state": {0: {"step": 3.0, "buf": np.zeros(2)}}}, "opt")
@@ -106,8 +108,11 @@ def _encode(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
         if all(isinstance(k, str) and not k.startswith("$") for k, _ in items):
             return dict(items)
         return {"$map": [[_encode(k, path, arrays), v] for k, v in items]}
+    if callable(getattr(value, "__array__", None)):   # an array-like (a CPU torch tensor)
+        return {"$tensor": _store(np.asarray(value), path, arrays)}
     raise TypeError(f"checkpoint: {path} is a {type(value).__name__}; a checkpoint holds "
-                    "dicts, lists, tuples, str, int, float, bool, None and NumPy arrays")
+                    "dicts, lists, tuples, str, int, float, bool, None and NumPy arrays "
+                    "(or array-likes, stored as arrays)")
 
 
 def unflatten(document: Any, arrays: Mapping[str, np.ndarray]) -> Any:

@@ -1,9 +1,9 @@
 """The models the main job can train, by name (``[model] name`` / ``--model``).
 
 A registry entry says which ``[model]`` keys the model takes (with their checks
-and defaults), how it wants its inputs laid out and how to build it.  The NumPy
-MLP is the only one today; a torch model (``interop.torch.TorchModel``) or any
-other Model-protocol object registers the same way, without changes to the CLI.
+and defaults), how it wants its inputs laid out and how to build it: the NumPy
+MLP, and LeNet-5 in PyTorch (``lenet5``, through ``interop.torch.TorchModel``;
+torch is imported only when it is built, and its absence is a clear error).
 """
 
 from __future__ import annotations
@@ -43,9 +43,46 @@ def _build_mlp(options: Mapping[str, Any], input_shape: tuple[int, ...], num_cla
     return MLP([prod(input_shape), *options["hidden"], num_classes], seed=seed)
 
 
+def _torch_module(name: str) -> Any:
+    """``odyssey_training.job.<name>``, which imports torch: an ImportError naming the
+    extra when torch is not installed."""
+    import importlib.util
+    import os
+    import sys
+    if importlib.util.find_spec("torch") is None:
+        raise ImportError(f"--model {name} needs PyTorch, which is not installed: pip install "
+                          "'odyssey-training[torch]' (or the mlp model runs without it)")
+    if "torch" not in sys.modules:
+        # torch's OpenMP workers spin-wait between ops by default: on a machine with few or
+        # busy cores that makes a LeNet step 20x slower (docs/performance.md); the variable
+        # only counts before torch starts its threads
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from . import lenet
+    return lenet
+
+
+def _build_lenet5(options: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int,
+                  seed: int) -> Any:
+    try:
+        return _torch_module("lenet5").build_lenet5(options, input_shape, num_classes, seed)
+    except ValueError as exc:           # images larger than 32x32, or not single-channel
+        raise ConfigError(f"[model] name = 'lenet5': {exc}") from None
+
+
+def _lenet_inputs(x: np.ndarray) -> np.ndarray:
+    return _torch_module("lenet5").to_32x32(x)
+
+
+def _describe_lenet(model: Any) -> str:
+    count = sum(p.data.size for p in model.parameters())
+    return f"LeNet-5 (PyTorch via TorchModel, {count:,} parameters, float32, 32x32 inputs)"
+
+
 MODELS: dict[str, ModelEntry] = {
     "mlp": ModelEntry(build=_build_mlp, options={"hidden": (int_list, [256])}, inputs=_flat,
                       describe=lambda m: f"MLP {'-'.join(map(str, m.sizes))} (NumPy, float32)"),
+    "lenet5": ModelEntry(build=_build_lenet5, options={}, inputs=_lenet_inputs,
+                         describe=_describe_lenet),
 }
 
 

@@ -26,7 +26,13 @@ RESERVED_LOG_NAMES = ("loss", "lr")
 
 @runtime_checkable
 class Model(Protocol):
-    """The three methods a loop calls."""
+    """The three methods a loop calls.
+
+    A model may also have ``buffers() -> dict[str, np.ndarray]``: its non-trainable
+    state that training updates in place (BatchNorm's running statistics), as arrays
+    by name; checkpoints save them and restore them in place, so a resumed run
+    continues exactly (``interop.torch.TorchModel`` has it).
+    """
 
     def parameters(self) -> list[Parameter]: ...
 

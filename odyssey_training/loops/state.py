@@ -11,8 +11,10 @@ arrays in safetensors and the rest as JSON):
 * ``epoch_state``: the running loss mean and the training metrics' states of an
   epoch in progress, so its logs come out as if never interrupted;
 * ``history``, ``data`` (the training data's own ``state_dict``, e.g. an
-  ``ArrayLoader``'s epoch and position), ``rng`` (NumPy's global generator and
-  Python's ``random``) and ``callbacks`` (each stateful callback's state).
+  ``ArrayLoader``'s epoch and position), ``rng`` (NumPy's global generator,
+  Python's ``random`` and torch's when torch is imported: see
+  :func:`~odyssey_training.checkpoint.rng.get_rng_state`) and ``callbacks``
+  (each stateful callback's state).
 
 ``load_state_dict`` checks everything before it changes anything.
 """

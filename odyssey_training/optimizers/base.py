@@ -69,6 +69,8 @@ class Optimizer:
     """
 
     spec: ClassVar[Spec]
+    #: the pointer-table plan of one group and dtype (interop.torch's re-points from tensors)
+    plan_class: ClassVar[type[KernelPlan]] = KernelPlan
     _programs: ClassVar[dict[int, SpecProgram]] = {}
 
     def __init__(self, params: Iterable[Any] | None = None, *,
@@ -290,8 +292,8 @@ class Optimizer:
             if plan is None or not plan.bind(kernel, params, self.num_threads):
                 first = [self._ensure_state(p, kernel.states, settings.values) for p in params]
                 buffers = [[self.state[p][s] for s in kernel.states] for p in params]
-                plan = KernelPlan(kernel, params, buffers, [self.state[p] for p in params],
-                                  self.num_threads, first)
+                plan = self.plan_class(kernel, params, buffers,
+                                       [self.state[p] for p in params], self.num_threads, first)
                 self._plans[(index, dtype)] = plan
             plans.append(plan)
             plan.step(settings.hypers, scale)

@@ -36,6 +36,10 @@ def test_resume_in_a_new_process_is_bit_exact(tmp_path, kind, steps):
 
     want = read_checkpoint(tmp_path / "straight.safetensors")
     got = read_checkpoint(tmp_path / "resumed.safetensors")
+    # torch's generator is in the RNG state only where torch is imported (this test
+    # session may have imported it, the NumPy run in the subprocess does not)
+    for state in (want, got):
+        state["loop"]["rng"].pop("torch", None)
     assert_same(got, want)
     assert got["extra"] == {"step": 2 * steps}
 

@@ -4,6 +4,7 @@ quickstart and the user-spec example."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,22 @@ def test_other_examples_run(tmp_path, name):
     done = subprocess.run([sys.executable, str(EXAMPLES / name)], cwd=ROOT,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
+
+
+def test_lenet5_in_torch_through_the_loop(tmp_path):
+    pytest.importorskip("torch")
+    out = run("lenet5_torch.py", tmp_path, "--epochs", "2")
+    accuracies = [float(line.split()[-1]) for line in out.splitlines()
+                  if line.startswith("epoch")]
+    assert len(accuracies) == 2 and accuracies[-1] > 0.7
+    reloaded = ast.literal_eval(out.split("reloaded:")[1].strip())   # the saved model again
+    assert abs(reloaded["acc"] - accuracies[-1]) < 5e-4
+    assert not (tmp_path / "lenet5.safetensors").exists()
+
+
+def test_the_torch_optimizer_drop_in(tmp_path):
+    pytest.importorskip("torch")
+    out = run("torch_optimizer_dropin.py", tmp_path)
+    accuracy = float(out.splitlines()[-2].split()[-1])
+    assert accuracy > 0.9
+    assert out.splitlines()[-1] == "torch.optim.AdamW resumed at step 200"

@@ -154,7 +154,7 @@ def test_print_config(tmp_path):
     (["--optimizer", "nowhere/spec.toml"], "no spec file"),
     (["--schedule", "Cosine"], "unknown scheduler 'Cosine'"),
     (["--schedule", "StepLR"], "[schedule] StepLR: "),
-    (["--model", "lenet5"], "unknown model 'lenet5' (known: mlp)"),
+    (["--model", "resnet"], "unknown model 'resnet' (known: mlp, lenet5)"),
     (["--data", "/nonexistent/dir"], "--data /nonexistent/dir: not a directory"),
     (["--weight-decay", "nan"], "weight_decay must be a finite number"),
 ])

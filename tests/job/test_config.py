@@ -60,7 +60,7 @@ def test_another_optimizer_keeps_its_own_defaults():
     ({"optimizer": {"betas": {"a": 1}}}, r"\[optimizer\] betas must be a number, string"),
     ({"model": {"hidden": []}}, r"hidden must be a non-empty list of integers >= 1"),
     ({"model": {"hidden": [64, 0]}}, r"hidden must be a non-empty list"),
-    ({"model": {"name": "resnet"}}, r"unknown model 'resnet' \(known: mlp\)"),
+    ({"model": {"name": "resnet"}}, r"unknown model 'resnet' \(known: mlp, lenet5\)"),
     ({"loss": {"label_smoothing": 1.5}}, r"label_smoothing must be a finite number >= 0.0 "
                                           r"and <= 1.0"),
     ({"data": {"val_fraction": 0.0}}, r"val_fraction must be a finite number > 0.0"),

@@ -1,0 +1,42 @@
+"""The torch interop benchmark's code runs end to end on few rounds and writes its
+report section (no timing assertions: the bench reports numbers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from bench import torch_interop, torch_steps  # noqa: E402
+
+
+def test_a_few_rounds_of_each_case_produce_the_report(tmp_path):
+    import torch
+    threads = torch.get_num_threads()
+    rng = np.random.default_rng(0)
+    lenet = torch_interop._inputs("lenet", seed=0)
+    tiny_gpt = {"grads": [torch.randn(8, 8) * 1e-3, torch.randn(70_000) * 1e-3]}
+    cases = [torch_interop.run_case(kind, "adamw", 1, inputs, (2, 2, 0.0), rng)
+             for kind, inputs in (("gpt2", tiny_gpt), ("lenet", lenet), ("lenet_e2e", lenet))]
+    torch.set_num_threads(threads)
+    for case in cases:
+        assert set(case["median_s"]) >= {"ours", "torch_fused", "torch_forloop", "torch_foreach"}
+        assert all(v > 0 for v in case["speedup_vs"].values())
+    assert "roofline" in cases[0]["median_s"]
+    results = {"command": "test", "git": None, "date": "now", "torch": torch.__version__,
+               "machine": torch_interop._machine(), "omp_wait_policy": "PASSIVE",
+               "cases": cases, "targets": torch_interop._targets(cases)}
+    assert [t["target"].split(",")[0] for t in results["targets"]] == [
+        "adamw gpt2 step", "adamw lenet step"]
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# Benchmark results\n\n<!-- optim:begin -->\nkept\n<!-- optim:end -->\n")
+    block = torch_interop.markdown(results)
+    torch_interop.write(results, block, str(tmp_path / "r.json"), str(md))
+    text = md.read_text()
+    assert "kept" in text and text.count("<!-- torch:begin -->") == 1
+    torch_interop.write(results, block, str(tmp_path / "r.json"), str(md))     # replaced, once
+    assert md.read_text() == text
+    batches = torch_steps.digits_batches()
+    assert len(batches) > 10 and all(x.shape == (torch_steps.BATCH, 1, 32, 32) and
+                                     y.shape == (torch_steps.BATCH,) for x, y in batches)

@@ -1,0 +1,227 @@
+"""torch.optim behaviour around the step: closure, step hooks, zero_grad,
+schedulers (torch's own classes, tensor lr), add_param_group mid-run,
+clip_grad_norm_ and the fused max_grad_norm, torch.compile'd models -- each
+run next to torch.optim doing the same."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from .helpers import Data, assert_params_close, loss_of, mlp, torch, train_step
+
+from odyssey_training.interop import torch as ot_torch  # noqa: E402
+
+from torch.optim.optimizer import register_optimizer_step_post_hook  # noqa: E402
+
+RTOL, ATOL = 2e-5, 2e-6
+sched = torch.optim.lr_scheduler
+
+
+def _pair(name="AdamW", seed=0, **kwargs):
+    model = mlp(seed)
+    twin = copy.deepcopy(model)
+    ours = getattr(ot_torch, name)(model.parameters(), **kwargs)
+    theirs = getattr(torch.optim, name)(twin.parameters(), foreach=False,
+                                        **copy.deepcopy(kwargs))   # tensor lrs: their own
+    return (model, ours), (twin, theirs)
+
+
+def test_closure_runs_with_grad_enabled_and_its_loss_is_returned():
+    data = Data(0)
+    results = []
+    for model, opt in _pair("SGD", lr=0.1, momentum=0.9):
+        losses = []
+        for step in range(20):
+            def closure():
+                opt.zero_grad()
+                loss = loss_of(model, data, step)
+                loss.backward()
+                return loss
+            with torch.no_grad():               # the step enables grad for the closure
+                losses.append(float(opt.step(closure)))
+        results.append((model, losses))
+    (model, ours), (twin, theirs) = results
+    assert ours == pytest.approx(theirs, rel=1e-5)
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
+    assert _pair("SGD", lr=0.1)[0][1].step() is None
+
+
+def test_step_hooks_see_what_torchs_see():
+    data = Data(1)
+    logs = []
+    for model, opt in _pair("Adam", lr=1e-2):
+        log = []
+        first = next(model.parameters())
+        pre = opt.register_step_pre_hook(
+            lambda o, args, kwargs: log.append(("pre", o is opt and args[0] is opt, args[1:],
+                                                kwargs, first.detach().clone())))
+        opt.register_step_post_hook(
+            lambda o, args, kwargs: log.append(("post", o is opt, first.detach().clone())))
+        glob = register_optimizer_step_post_hook(
+            lambda o, args, kwargs: log.append(("global", o is opt)))
+        try:
+            for step in range(3):
+                train_step(model, opt, data, step)
+            pre.remove()
+            train_step(model, opt, data, 3)
+        finally:
+            glob.remove()
+        logs.append(log)
+    ours, theirs = logs
+    assert [e[:2] for e in ours] == [e[:2] for e in theirs]
+    assert [e[0] for e in ours] == ["pre", "post", "global"] * 3 + ["post", "global"]
+    for a, b in zip(ours, theirs):
+        if a[0] == "pre":
+            assert a[2:4] == b[2:4]                  # (args, kwargs) of the call
+        if a[0] in ("pre", "post"):                  # the parameter before / after the step
+            assert torch.allclose(a[-1], b[-1], rtol=RTOL, atol=ATOL)
+    assert not torch.equal(ours[0][-1], ours[1][-1])
+
+
+def test_a_pre_hook_may_replace_the_arguments():
+    (model, opt), _ = _pair("SGD", lr=0.1)
+    data, seen = Data(2), []
+
+    def closure():
+        opt.zero_grad()
+        loss = loss_of(model, data, 0)
+        loss.backward()
+        seen.append(loss.item())
+        return loss
+    opt.register_step_pre_hook(lambda o, args, kwargs: ((o,), {"closure": closure}))
+    assert opt.step().item() == seen[0]
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad_as_torch(set_to_none):
+    data = Data(3)
+    pairs = _pair("RMSprop", lr=1e-2, momentum=0.5)
+    for model, opt in pairs:
+        for step in range(15):
+            opt.zero_grad(set_to_none=set_to_none)
+            grads = [p.grad for p in model.parameters()]
+            assert all(g is None for g in grads) if set_to_none or not step else all(
+                g is not None and not g.any() for g in grads)
+            loss_of(model, data, step).backward()
+            opt.step()
+    (model, _), (twin, _) = pairs
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
+
+
+SCHEDULERS = {
+    "StepLR": lambda o: sched.StepLR(o, step_size=7, gamma=0.5),
+    "OneCycleLR": lambda o: sched.OneCycleLR(o, max_lr=2 * o.param_groups[0]["lr"],
+                                             total_steps=40),
+    "CosineAnnealingWarmRestarts": lambda o: sched.CosineAnnealingWarmRestarts(o, T_0=9),
+    "Sequential": lambda o: sched.SequentialLR(o, [sched.LinearLR(o, 0.1, total_iters=5),
+                                                   sched.ExponentialLR(o, 0.95)], [5]),
+    "LambdaLR": lambda o: sched.LambdaLR(o, lambda step: 1 / (1 + step)),
+}
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+@pytest.mark.parametrize("which", list(SCHEDULERS))
+def test_torch_schedulers_drive_ours_as_torchs(which, name):
+    kwargs = {"SGD": {"lr": 0.05, "momentum": 0.9}, "Adam": {"lr": 0.005},
+              "RMSprop": {"lr": 0.002, "momentum": 0.5}}[name]
+    data = Data(4)
+    runs = []
+    for model, opt in _pair(name, **kwargs):
+        scheduler = SCHEDULERS[which](opt)
+        lrs = []
+        for step in range(40):
+            train_step(model, opt, data, step, scheduler)
+            lrs.append([g["lr"] for g in opt.param_groups] + [
+                g.get("betas", g.get("momentum")) for g in opt.param_groups])
+        runs.append((model, lrs))
+    (model, ours), (twin, theirs) = runs
+    assert ours == theirs
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
+
+
+def test_reduce_on_plateau_and_a_tensor_lr():
+    data = Data(5)
+    runs = []
+    for model, opt in _pair("Adam", lr=torch.tensor(0.02)):
+        plateau = sched.ReduceLROnPlateau(opt, patience=1, factor=0.5)
+        for step in range(30):
+            train_step(model, opt, data, step)
+            plateau.step(1.0 if step < 8 else 0.5)     # a scripted metric: two plateaus
+        runs.append((model, float(opt.param_groups[0]["lr"])))
+    (model, lr), (twin, torch_lr) = runs
+    assert lr == torch_lr < 0.005
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
+
+
+def test_add_param_group_mid_run():
+    data = Data(6)
+    runs = []
+    for index, (model, opt) in enumerate(_pair("Adagrad", seed=6, lr=0.05)):
+        cls = type(opt)
+        opt = cls(list(model.parameters())[:4], lr=0.05, **({} if index == 0 else
+                                                             {"foreach": False}))
+        for step in range(20):
+            if step == 10:
+                opt.add_param_group({"params": list(model.parameters())[4:], "lr": 0.01})
+            train_step(model, opt, data, step)
+        runs.append(model)
+    assert_params_close(zip(runs[0].parameters(), runs[1].parameters()), RTOL, ATOL)
+
+
+def test_clip_grad_norm_and_the_fused_max_grad_norm():
+    data = Data(7)
+    (model, ours), (twin, theirs) = _pair("AdamW", lr=1e-2)
+    fused_model = copy.deepcopy(model)
+    fused = ot_torch.AdamW(fused_model.parameters(), lr=1e-2, max_grad_norm=0.5)
+    for step in range(30):
+        norms = []
+        for m, o, clip in ((model, ours, True), (twin, theirs, True), (fused_model, fused, False)):
+            o.zero_grad()
+            loss_of(m, data, step).backward()
+            if clip:
+                norms.append(float(torch.nn.utils.clip_grad_norm_(m.parameters(), 0.5)))
+            o.step()
+        assert fused.last_grad_norm == pytest.approx(norms[1], rel=1e-5)
+    for other in (twin, fused_model):
+        assert_params_close(zip(model.parameters(), other.parameters()), RTOL, ATOL)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager"])    # inductor: the same (checked by
+def test_a_compiled_model_trains_as_the_eager_one(backend):   # hand; ~1 min to compile)
+    torch._dynamo.reset()
+    data = Data(8)
+    (model, ours), (twin, theirs) = _pair("AdamW", seed=8, lr=1e-2)
+    compiled = torch.compile(model, backend=backend)
+    for step in range(10):
+        train_step(compiled, ours, data, step)
+        train_step(twin, theirs, data, step)
+    assert_params_close(zip(model.parameters(), twin.parameters()), 1e-4, 1e-5)
+
+
+def test_the_profiler_sees_the_step_as_torchs():
+    (model, ours), (twin, theirs) = _pair("AdamW", lr=1e-2)
+    data = Data(9)
+    names = []
+    for m, opt in ((model, ours), (twin, theirs)):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            train_step(m, opt, data, 0)
+        names.append({e.name for e in prof.events() if e.name.startswith("Optimizer.")})
+    assert names[0] == names[1] == {"Optimizer.step#AdamW.step", "Optimizer.zero_grad#AdamW.zero_grad"}
+
+
+def test_a_compiled_training_step_runs_our_step_eagerly():
+    torch._dynamo.reset()
+    (model, ours), (twin, theirs) = _pair("SGD", seed=10, lr=0.1, momentum=0.9)
+    data = Data(10)
+
+    @torch.compile(backend="eager")
+    def compiled_step(x, y):
+        ours.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        ours.step()
+    for step in range(5):
+        compiled_step(*data[step])
+        train_step(twin, theirs, data, step)
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
