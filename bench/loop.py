@@ -103,12 +103,13 @@ def _kernel_seconds(loop, job) -> tuple[float, float]:
     return opt_seconds, metric_seconds
 
 
-def run_once(epochs: int) -> tuple[list[dict], float, float, int]:
+def run_once(epochs: int, overrides: dict | None = None
+             ) -> tuple[list[dict], float, float, int]:
     from odyssey_training.job.config import resolve
     from odyssey_training.job.models import model_options
     from odyssey_training.job.run import _limit_blas_threads, prepare
 
-    config = resolve([], model_options)
+    config = resolve([("bench", overrides)] if overrides else [], model_options)
     config["epochs"] = epochs
     config["early_stopping"]["enabled"] = False
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,7 +35,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from . import report  # noqa: E402
+from . import report, variants  # noqa: E402
 from . import torch_steps as S  # noqa: E402
 from .optim import _time_group, paired_ratios  # noqa: E402
 from .shapes import MODELS  # noqa: E402
@@ -70,7 +70,7 @@ def run_case(kind: str, name: str, threads: int, inputs: dict, limits: tuple,
     torch.set_num_threads(threads)
     load_before = os.getloadavg()[0]
     groups = ([["ours", "torch_fused", "roofline"], ["ours", *SLOW]] if kind == "gpt2"
-              else [list(S.CONTENDERS)])
+              else [[*S.CONTENDERS, "roofline"]] if kind == "lenet" else [list(S.CONTENDERS)])
     medians, paired, rounds = {}, {}, []
     for gi, group in enumerate(groups):
         items = [S.build(kind, c, name, threads, **inputs) for c in group]
@@ -135,7 +135,7 @@ def markdown(results: dict) -> str:
                          for c in results["cases"]), "",
              "Times: medians over interleaved rounds. `(x)` = the median over rounds of the "
              "per-round ratio peer time / our time (> 1: ours faster); the targets give the "
-             "interquartile range in brackets. The roofline column (GPT-2) is our runtime "
+             "interquartile range in brackets. The roofline column (the optimizer steps) is our runtime "
              "with the same-traffic kernel (bench/README.md): the step's memory traffic "
              "alone, through the same interop.", "", "### Targets", "",
              "| target | measured | status |", "|---|---|---|"]
@@ -190,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     limits = QUICK if args.quick else ROUNDS
     rng = np.random.default_rng(0)
     code = report.git_state()
+    # every kernel is tuned (or read from wisdom) before anything is timed
+    variants.prepare(sorted({n for kind in kinds for n in (args.optimizers or (
+        args.gpt2_optimizers if kind == "gpt2" else list(S.OPTIMIZERS)))}), ["float32"],
+        log=lambda text: print(text, file=sys.stderr))
     cases = []
     for kind in kinds:
         inputs = _inputs(kind, seed=0)
