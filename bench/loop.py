@@ -103,8 +103,47 @@ def _kernel_seconds(loop, job) -> tuple[float, float]:
     return opt_seconds, metric_seconds
 
 
+def bare_loop(job, epochs: int) -> dict:
+    """The floor: the same model, loss, optimizer, scheduler and metrics driven by the
+    plainest hand-written loop (no callbacks, no logs, no timings, no validation), as a
+    user of the original library's "custom loop" would write it.  Per batch seconds of
+    each phase, medians over epochs."""
+    model, loss_fn, opt = job.model, job.loop.loss, job.loop.optimizer
+    scheduler, metrics = job.loop.scheduler, job.loop.metrics
+    pc = time.perf_counter
+    rows = []
+    for _ in range(epochs):
+        metrics.reset()
+        phases = dict.fromkeys(("data", "model", "metrics", "optimizer"), 0.0)
+        n, start = 0, pc()
+        tick = start
+        for x, y in job.train_loader:
+            t0 = pc()
+            out = model.forward(x, training=True)
+            value, grad = loss_fn(out, y)
+            model.backward(grad)
+            t1 = pc()
+            metrics.update(out, y)
+            t2 = pc()
+            opt.step()
+            opt.zero_grad()
+            if scheduler is not None:
+                scheduler.step()
+            t3 = pc()
+            phases["data"] += t0 - tick
+            phases["model"] += t1 - t0
+            phases["metrics"] += t2 - t1
+            phases["optimizer"] += t3 - t2
+            n += 1
+            tick = t3
+        metrics.compute()
+        phases["total"] = pc() - start
+        rows.append({k: v / n for k, v in phases.items()})
+    return {k: statistics.median(r[k] for r in rows[1:]) for k in rows[0]}
+
+
 def run_once(epochs: int, overrides: dict | None = None
-             ) -> tuple[list[dict], float, float, int]:
+             ) -> tuple[list[dict], float, float, int, dict]:
     from odyssey_training.job.config import resolve
     from odyssey_training.job.models import model_options
     from odyssey_training.job.run import _limit_blas_threads, prepare
@@ -119,11 +158,12 @@ def run_once(epochs: int, overrides: dict | None = None
         try:
             job.loop.fit(job.train_loader, job.val_loader, epochs=epochs)
             opt_s, metric_s = _kernel_seconds(job.loop, job)
+            bare = bare_loop(job, 20)
         finally:
             if limits is not None:
                 limits.restore_original_limits()
         steps = len(job.train_loader)       # one optimizer step per batch (no accumulation)
-    return recorder.rows, opt_s, metric_s, steps
+    return recorder.rows, opt_s, metric_s, steps, bare
 
 
 def summarize(rows: list[dict], opt_s: float, metric_s: float, steps: int) -> dict:

@@ -142,7 +142,7 @@ class ModelCheckpoint(MonitorCallback):
         path = self._format(epoch, batch, logs)
         ranked = self.save_best_only or self.save_top_k > 0
         current = self.get_monitor_value(logs) if ranked else _optional(logs.get(self.monitor))
-        payload = None      # the state, taken once for the ranked file and the last one
+        written = None      # the ranked file just written: the last file is a link to it
         if self._should_save(epoch, path, current):
             # the record is updated first, so the file holds a state that lists itself
             previous = (self.best, list(self.kept))
@@ -151,7 +151,8 @@ class ModelCheckpoint(MonitorCallback):
             self.kept = [(p, s) for p, s in self.kept if p != path] + [(path, _score(current))]
             evicted = self._evict()
             try:
-                payload = self._write(path)
+                self._write(path)
+                written = path
             except BaseException:
                 self.best, self.kept = previous     # the record names only whole files
                 raise
@@ -160,7 +161,10 @@ class ModelCheckpoint(MonitorCallback):
             for old in evicted:
                 self._remove(old)
         if self.last_path is not None:
-            self._write(self.last_path, payload)
+            if written is None:
+                self._write(self.last_path)
+            else:
+                self._link(written, self.last_path)
 
     def _should_save(self, epoch: int, path: str, current: float | None) -> bool:
         """Keras's ``_should_save_model`` (``save_best_only``), then Lightning's top-k
@@ -243,11 +247,9 @@ class ModelCheckpoint(MonitorCallback):
             except Exception:
                 pass
 
-    def _write(self, path: str, payload: tuple | None = None) -> tuple | None:
-        """Write the checkpoint (``payload``, or the state taken now) to ``path``;
-        returns the payload written."""
+    def _write(self, path: str) -> None:
         if not getattr(self.loop, "is_global_zero", True):
-            return None
+            return
         from ..checkpoint import checkpoint_payload, write_payload
         directory = os.path.dirname(path)
         if directory:
@@ -260,13 +262,24 @@ class ModelCheckpoint(MonitorCallback):
             resumable = callable(getattr(loop, "state_dict", None))
             parts = {"model": loop.model, "optimizer": loop.optimizer,
                      "scheduler": loop.scheduler, "loop": loop if resumable else None}
-        if payload is None:
-            payload = checkpoint_payload(**parts, private=self._writer is not None)
+        payload = checkpoint_payload(**parts, private=self._writer is not None)
         if self._writer is None:
             write_payload(path, *payload)
         else:
             self._writer.submit(write_payload, path, *payload)
-        return payload
+
+    def _link(self, source: str, path: str) -> None:
+        """``path`` becomes the same file as ``source`` (which holds this very state)."""
+        if not getattr(self.loop, "is_global_zero", True):
+            return
+        from ..checkpoint.atomic import atomic_link
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        if self._writer is None:
+            atomic_link(source, path)
+        else:
+            self._writer.submit(atomic_link, source, path)
 
     def _remove(self, path: str) -> None:
         if getattr(self.loop, "is_global_zero", True):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 __all__ = ["atomic_path", "atomic_open", "atomic_write_bytes", "atomic_write_text",
-           "fsync_directory"]
+           "atomic_link", "fsync_directory"]
 
 
 def fsync_directory(directory: str | os.PathLike) -> None:
@@ -114,6 +114,23 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
         with open(temp, mode, **kwargs) as handle:
             yield handle
             handle.flush()
+
+
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Make ``path`` another name of the complete file ``source``, atomically: a hard
+    link under a temporary name renamed over ``path`` (no data is copied; both names
+    stay valid however either is later replaced or removed, since every write here
+    makes a new file).  Where hard links are not supported the file is copied."""
+    target = Path(path)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"atomic_link: {source} is not a file")
+    try:
+        with atomic_path(target) as temp:
+            os.unlink(temp)
+            os.link(source, temp)
+    except OSError:
+        with atomic_path(target) as temp:
+            shutil.copyfile(source, temp)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -293,3 +293,18 @@ def test_async_writes_in_flight_finish_when_training_fails(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["e1.safetensors", "e2.safetensors",
                                             "last.safetensors"]
     assert read_checkpoint(tmp_path / "last.safetensors")["loop"]["epoch"] == 2
+
+
+@pytest.mark.parametrize("async_save", [False, True])
+def test_last_file_is_the_ranked_file_of_an_improving_epoch(tmp_path, async_save):
+    # one state, one write: save_last links to the file the epoch just wrote
+    cb = ModelCheckpoint(str(tmp_path / "e{epoch}.safetensors"), save_top_k=1,
+                         save_last=True, async_save=async_save)
+    run(cb, [0.5, 0.7])
+    cb.on_train_end()
+    best, last = tmp_path / "e1.safetensors", tmp_path / "last.safetensors"
+    assert not os.path.samefile(best, last)      # epoch 2 did not improve: its own file
+    assert epoch_in(best) == 0.0 and epoch_in(last) == 1.0
+    run(cb, [0.1])
+    cb.on_train_end()
+    assert os.path.samefile(tmp_path / "e1.safetensors", last)

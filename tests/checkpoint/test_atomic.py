@@ -110,3 +110,32 @@ def test_sigkill_mid_write_always_leaves_a_loadable_checkpoint(tmp_path):
     assert landed_mid_write >= rounds // 5, f"only {landed_mid_write} kills hit a write"
     save_checkpoint(path, params=killed_writer.make_params(), extra={"writer": 0, "count": 0})
     assert temps(tmp_path) == []                       # the dead writers' leftovers are gone
+
+
+def test_atomic_link_names_the_same_file_and_survives_either_being_replaced(tmp_path):
+    from odyssey_training.checkpoint.atomic import atomic_link
+    best, last = tmp_path / "best.bin", tmp_path / "last.bin"
+    atomic_write_bytes(best, b"state 1")
+    atomic_write_bytes(last, b"older")
+    atomic_link(best, last)
+    assert last.read_bytes() == b"state 1" and os.path.samefile(best, last)
+    atomic_write_bytes(last, b"state 2")            # a new last: best keeps its state
+    assert best.read_bytes() == b"state 1" and last.read_bytes() == b"state 2"
+    os.remove(best)
+    assert last.read_bytes() == b"state 2"
+    assert temps(tmp_path) == []
+
+
+def test_atomic_link_copies_where_links_fail(tmp_path, monkeypatch):
+    from odyssey_training.checkpoint.atomic import atomic_link
+
+    def no_links(*args):
+        raise OSError("hard links not supported here")
+    monkeypatch.setattr(os, "link", no_links)
+    source, target = tmp_path / "a.bin", tmp_path / "b.bin"
+    atomic_write_bytes(source, b"payload")
+    atomic_link(source, target)
+    assert target.read_bytes() == b"payload" and not os.path.samefile(source, target)
+    with pytest.raises(FileNotFoundError):
+        atomic_link(tmp_path / "missing.bin", target)
+    assert target.read_bytes() == b"payload" and temps(tmp_path) == []
