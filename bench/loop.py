@@ -44,10 +44,12 @@ def _phase_recorder():
     class PhaseRecorder(Callback):
         """Per-epoch timings; an epoch's wall time runs from this callback's
         ``on_epoch_begin`` to the next one (or the end of training), so it covers
-        validation and every epoch-end callback, the checkpoint writer included."""
+        validation and every epoch-end callback, the checkpoint writer included.
+        ``current`` is the epoch's row, which the instrumentation adds to."""
 
         def __init__(self) -> None:
             self.rows: list[dict] = []
+            self.current: dict = {}
             self._start = None
 
         def _close(self) -> None:
@@ -57,15 +59,52 @@ def _phase_recorder():
         def on_epoch_begin(self, epoch, logs=None):
             self._close()
             self.loop.timings.reset()
+            self.current = {"val_forward": 0.0, "validation": 0.0, "epoch_end": {}}
             self._start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.rows.append({**self.loop.timings.as_dict(), "epoch": epoch})
+            self.current.update(self.loop.timings.as_dict(), epoch=epoch)
+            self.rows.append(self.current)
 
         def on_train_end(self, logs=None):
             self._close()
 
     return PhaseRecorder()
+
+
+def _instrument(job, recorder) -> None:
+    """Time validation (and its forward passes: model math) and each callback's
+    ``on_epoch_end`` into the recorder's current row (instance attributes only)."""
+    loop, model = job.loop, job.model
+    forward, validate = model.forward, loop._validate
+    pc = time.perf_counter
+
+    def timed_forward(inputs, training=True):
+        if training:
+            return forward(inputs, training=True)
+        t = pc()
+        out = forward(inputs, training=False)
+        recorder.current["val_forward"] += pc() - t
+        return out
+
+    def timed_validate(*args):
+        t = pc()
+        out = validate(*args)
+        recorder.current["validation"] += pc() - t
+        return out
+
+    def timed(hook, name):
+        def call(epoch, logs=None):
+            t = pc()
+            hook(epoch, logs)
+            spent = recorder.current["epoch_end"]
+            spent[name] = spent.get(name, 0.0) + pc() - t
+        return call
+
+    model.forward, loop._validate = timed_forward, timed_validate
+    for cb in loop.callbacks:       # fit() orders them into a list of its own: wrap each
+        if cb is not recorder:
+            cb.on_epoch_end = timed(cb.on_epoch_end, type(cb).__name__)
 
 
 def _kernel_seconds(loop, job) -> tuple[float, float]:
@@ -154,6 +193,7 @@ def run_once(epochs: int, overrides: dict | None = None
     with tempfile.TemporaryDirectory() as tmp:
         recorder = _phase_recorder()
         job = prepare(config, Path(tmp) / "run", progress=False, callbacks=[recorder])
+        _instrument(job, recorder)
         limits = _limit_blas_threads()
         try:
             job.loop.fit(job.train_loader, job.val_loader, epochs=epochs)
@@ -166,50 +206,81 @@ def run_once(epochs: int, overrides: dict | None = None
     return recorder.rows, opt_s, metric_s, steps, bare
 
 
-def summarize(rows: list[dict], opt_s: float, metric_s: float, steps: int) -> dict:
+def summarize(rows: list[dict], opt_s: float, metric_s: float, steps: int,
+              bare: dict) -> dict:
     rows = [r for r in rows if r["epoch"] > 0 and "epoch_wall" in r]
-    med = {k: statistics.median(r[k] for r in rows) for k in (*PHASES, "total", "epoch_wall")}
-    batches = statistics.median(r["batches"] for r in rows)
+
+    def med(get) -> float:
+        return statistics.median(get(r) for r in rows)
+    batches = med(lambda r: r["batches"])
+    phase = {k: med(lambda r: r[k]) for k in (*PHASES, "total")}
     kernels = steps * opt_s + batches * metric_s
-    model = med["forward"] + med["loss"] + med["backward"]
-    inside = model + kernels
+    model = phase["forward"] + phase["loss"] + phase["backward"]
+    epoch_wall, val_forward = med(lambda r: r["epoch_wall"]), med(lambda r: r["val_forward"])
+    callbacks = {name: med(lambda r: r["epoch_end"].get(name, 0.0))
+                 for name in rows[0]["epoch_end"]}
+    validation = med(lambda r: r["validation"])
+    bare_inside = bare["model"] + opt_s + metric_s
     return {
-        "per_batch_us": {k: med[k] / batches * 1e6 for k in (*PHASES, "total")},
+        "batches_per_epoch": batches,
+        "per_batch_us": {k: phase[k] / batches * 1e6 for k in (*PHASES, "total")},
         "kernel_us": {"optimizer_per_step": opt_s * 1e6, "metrics_per_batch": metric_s * 1e6},
-        "batches_per_epoch": batches, "epoch_wall_ms": med["epoch_wall"] * 1e3,
-        "training_ms": med["total"] * 1e3,
-        "overhead_share_of_batches": 1 - inside / med["total"],
-        "overhead_share_of_epoch": 1 - inside / med["epoch_wall"],
         "wrappers_us_per_batch": {
-            "optimizer": (med["optimizer"] - steps * opt_s) / batches * 1e6,
-            "metrics": (med["metrics"] - batches * metric_s) / batches * 1e6},
-        "epoch_end_ms": (med["epoch_wall"] - med["total"]) * 1e3,
+            "optimizer": (phase["optimizer"] - steps * opt_s) / batches * 1e6,
+            "metrics": (phase["metrics"] - batches * metric_s) / batches * 1e6},
+        "bare_per_batch_us": {k: v * 1e6 for k, v in bare.items()},
+        "epoch_ms": {"wall": epoch_wall * 1e3, "training_batches": phase["total"] * 1e3,
+                     "validation": validation * 1e3, "validation_forward": val_forward * 1e3,
+                     **{f"on_epoch_end {k}": v * 1e3 for k, v in callbacks.items()},
+                     "rest": (epoch_wall - phase["total"] - validation
+                              - sum(callbacks.values())) * 1e3},
+        "overhead_share_of_batches": 1 - (model + kernels) / phase["total"],
+        "bare_overhead_share_of_batches": 1 - bare_inside / bare["total"],
+        "overhead_share_of_epoch": 1 - (model + kernels + val_forward) / epoch_wall,
     }
 
 
-def markdown(result: dict, machine: dict, command: str, load: str) -> str:
-    b = result["per_batch_us"]
-    lines = [BEGIN, "## Loop overhead (the main job's default run)", "",
+def markdown(cases: list[tuple[str, dict]], machine: dict, command: str, load: str) -> str:
+    lines = [BEGIN, "## Loop overhead (`python -m bench.loop`)", "",
              f"`{command}` on {machine.get('cpu_model', '?')} "
-             f"({machine.get('llvm_cpu', '?')}), load average at start {load}.", "",
-             "| phase (training batches) | µs per batch | share |", "|---|---:|---:|"]
-    for k in PHASES:
-        lines.append(f"| {k} | {b[k]:.1f} | {b[k] / b['total']:.1%} |")
-    lines.append(f"| total | {b['total']:.1f} | |")
-    k, w = result["kernel_us"], result["wrappers_us_per_batch"]
-    lines += ["",
-              f"Native kernels alone: optimizer {k['optimizer_per_step']:.1f} µs per step, "
-              f"metrics {k['metrics_per_batch']:.2f} µs per batch; so the optimizer's "
-              f"Python side (step bookkeeping, scheduler, zero_grad) costs "
-              f"{w['optimizer']:.1f} µs and the metrics' {w['metrics']:.1f} µs per batch.",
-              "",
-              f"**Overhead share of the training batches: "
-              f"{result['overhead_share_of_batches']:.1%}** (everything but forward, loss, "
-              f"backward and the kernels). Whole epoch: {result['epoch_wall_ms']:.1f} ms, of "
-              f"which {result['epoch_end_ms']:.1f} ms after the last batch (validation, "
-              f"logs, checkpoint written with fsync): overhead share of the whole epoch "
-              f"{result['overhead_share_of_epoch']:.1%}.", END]
-    return "\n".join(lines)
+             f"(LLVM `{machine.get('llvm_cpu', '?')}`), load average at start {load}. "
+             "Medians over epochs 1.. of every run (epoch 0 compiles kernels). "
+             "*Inside* is the model's math (forward, loss, backward; validation's forward) "
+             "and the native optimizer and metric kernels; everything else is overhead. "
+             "*Bare loop*: the same model, loss, optimizer, scheduler and metrics driven by "
+             "a plain hand-written `for x, y in loader:` loop (no callbacks, logs, "
+             "validation or timings): the floor for any Python loop over these calls.", ""]
+    for title, r in cases:
+        b, bare = r["per_batch_us"], r["bare_per_batch_us"]
+        k, w = r["kernel_us"], r["wrappers_us_per_batch"]
+        lines += [f"### {title}: {r['batches_per_epoch']:.0f} batches per epoch", "",
+                  "| phase of a training batch | ours µs | share | bare loop µs |",
+                  "|---|---:|---:|---:|"]
+        bare_of = {"data": bare["data"], "forward": None, "loss": None,
+                   "backward": None, "metrics": bare["metrics"],
+                   "optimizer": bare["optimizer"]}
+        for name in PHASES:
+            cell = bare_of.get(name)
+            lines.append(f"| {name} | {b[name]:.1f} | {b[name] / b['total']:.1%} | "
+                         + ("" if cell is None else f"{cell:.1f}") + " |")
+        lines[-len(PHASES) + 1] = lines[-len(PHASES) + 1].rstrip("|").rstrip() + \
+            f" {bare['model']:.1f} (forward+loss+backward) |"
+        lines += [f"| total | {b['total']:.1f} | | {bare['total']:.1f} |", "",
+                  f"Native kernels alone: optimizer {k['optimizer_per_step']:.1f} µs per "
+                  f"step, metrics {k['metrics_per_batch']:.2f} µs per batch; their Python "
+                  f"sides: optimizer (step bookkeeping, scheduler, zero_grad) "
+                  f"{w['optimizer']:.1f} µs, metrics {w['metrics']:.1f} µs per batch.", "",
+                  "| where an epoch goes | ms |", "|---|---:|"]
+        lines += [f"| {name.replace('_', ' ')} | {ms:.2f} |" for name, ms in r["epoch_ms"].items()]
+        lines += ["", f"**Overhead share: training batches {r['overhead_share_of_batches']:.1%} "
+                      f"(bare loop {r['bare_overhead_share_of_batches']:.1%}); whole epoch "
+                      f"{r['overhead_share_of_epoch']:.1%}.**", ""]
+    return "\n".join(lines + [END])
+
+
+#: what the bench trains: the default job, and the same job with more math per batch
+CASES = {"default job (MLP 64-256-10, batch 32)": None,
+         "MLP 64-1024-10, batch 256": {"batch_size": 256, "model": {"hidden": [1024]}}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,20 +291,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    rows, opt_s, metric_s, steps = [], [], [], 0
-    for _ in range(args.runs):
-        r, o, m, steps = run_once(args.epochs)
-        rows += r
-        opt_s.append(o)
-        metric_s.append(m)
-    result = summarize(rows, min(opt_s), min(metric_s), steps)
+    cases = []
+    for title, overrides in CASES.items():
+        rows, opt_s, metric_s, bares, steps = [], [], [], [], 0
+        for _ in range(args.runs):
+            r, o, m, steps, bare = run_once(args.epochs, overrides)
+            rows += r
+            opt_s.append(o)
+            metric_s.append(m)
+            bares.append(bare)
+        bare = {k: statistics.median(b[k] for b in bares) for k in bares[0]}
+        cases.append((title, summarize(rows, min(opt_s), min(metric_s), steps, bare)))
     machine = machine_info()
     command = f"python -m bench.loop --runs {args.runs} --epochs {args.epochs}"
-    text = markdown(result, machine, command, load)
+    text = markdown(cases, machine, command, load)
     print(text)
     if not args.no_write:
         out = Path(__file__).parent / "results" / "loop.json"
-        out.write_text(json.dumps({"result": result, "machine": machine, "load": load,
+        out.write_text(json.dumps({"cases": dict(cases), "machine": machine, "load": load,
                                    "command": command}, indent=2) + "\n")
         md = Path(__file__).parent / "RESULTS.md"
         current = md.read_text()
