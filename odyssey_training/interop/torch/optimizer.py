@@ -29,6 +29,7 @@ from collections import defaultdict
 from typing import Any, Callable, ClassVar
 
 import torch
+import torch.compiler as _compiler     # _is_compiling_flag: True while dynamo compiles
 from torch.autograd import profiler as _profiler
 from torch.optim import optimizer as _torch_optimizer
 
@@ -94,6 +95,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         self._members: dict[int, TensorParameter] = {}
         self._synced: list[_GroupSync] = []
         self._values_of = operator.itemgetter(*self._engine_keys)
+        self._again: Callable[[], bool] | None = None    # see _steady_step
         super().__init__(params, defaults)
 
     # ---- what the engine reports ---------------------------------------------
@@ -203,7 +205,10 @@ class TorchOptimizer(torch.optim.Optimizer):
                 or self._optimizer_step_post_hooks or _GLOBAL_HOOKS is None or _GLOBAL_HOOKS[0]
                 or _GLOBAL_HOOKS[1] or _profiler._is_profiler_enabled):
             return self._step_with_hooks(*args, **kwargs)
-        self._update()                      # step(): the common case, in as few calls
+        again = self._again                 # step(): the common case, in as few calls
+        if again is not None and not _compiler._is_compiling_flag and again():
+            return None
+        self._update()
         return None
 
     # torch wraps a subclass's step in its hook/profiler wrapper unless marked so
@@ -228,6 +233,51 @@ class TorchOptimizer(torch.optim.Optimizer):
             return
         self._sync_groups()
         self._engine.step()
+        self._again = self._steady_step()
+
+    def _steady_step(self) -> Callable[[], bool] | None:
+        """After a full step of a one-group optimizer (no clipping, one dtype, every
+        tensor with a gradient, plain hyperparameter values): a closure that runs
+        the same step again, with the same checks the full path makes (the group,
+        its tensors and values, the engine's settings, last step and thread count
+        unchanged; the gradients re-pointed by :meth:`TensorPlan.refresh`), in far
+        fewer interpreter steps, or returns False (nothing written) when anything
+        changed and the full path must run.  Right after a backward pass every
+        interpreter step costs cache misses: this halves what a LeNet-5 step spends
+        around its kernel."""
+        engine = self._engine
+        groups, engine_groups = self.param_groups, engine.param_groups
+        lasts, settings_of = engine._last, engine._settings
+        last, settings = lasts.get(0), settings_of.get(0)
+        if (len(groups) != 1 or len(engine_groups) != 1 or self._synced[0].dynamic
+                or last is None or settings is None or settings.clip is not None
+                or len(last.plans) != 1 or last.skipped
+                or last.params is not engine_groups[0]["params"]):
+            return None
+        group, engine_group = groups[0], engine_groups[0]
+        tensors, members, values = group["params"], last.params, self._synced[0].values
+        expected, count = list(tensors), len(tensors)
+        values_of, fingerprint = self._values_of, engine._fingerprint
+        plan, threads, hypers = last.plans[0], last.threads, settings.hypers
+        refresh, run_plan = plan.refresh, plan.step
+
+        def again() -> bool:
+            if (len(groups) != 1 or groups[0] is not group or len(tensors) != count
+                    or values_of(group) != values or len(engine_groups) != 1
+                    or engine_groups[0] is not engine_group
+                    or engine_group["params"] is not members or len(members) != count
+                    or lasts.get(0) is not last or settings_of.get(0) is not settings
+                    or fingerprint(engine_group) != settings.fingerprint
+                    or engine.num_threads != threads):
+                return False
+            for tensor, seen in zip(tensors, expected):
+                if tensor is not seen:
+                    return False
+            if not refresh():
+                return False
+            run_plan(hypers, 1.0)
+            return True
+        return again
 
     @torch.compiler.disable
     def _eager_update(self) -> None:

@@ -25,21 +25,25 @@ class TensorPlan(KernelPlan):
         super().__init__(*args, **kwargs)
         # the table's int64 words; a memoryview's item writes are the cheapest from Python
         self._table_words = memoryview(self.table).cast("B").cast("q")
-        # (tensor, its data address, first gradient word, rows, shape, dtype, row bytes)
-        self._tensors = [(p.tensor, p.tensor.data_ptr(), word, rows, p.tensor.shape,
+        # (tensor, its data address, first gradient word, rows, size, dtype, row bytes)
+        self._tensors = [(p.tensor, p.tensor.data_ptr(), word, rows, d.size,
                           p.tensor.dtype, self._chunk * d.itemsize)
                          for p, d, _shape, word, rows in self._grads]
 
     def refresh(self) -> bool:
         """Point the gradient column at each tensor's current ``.grad``; False when a
-        tensor's memory moved or a gradient is missing, of another dtype or shape, or
-        not contiguous."""
+        tensor's memory moved or a gradient is missing, of another dtype or size, or
+        not contiguous.  (Assigning ``.grad`` already makes torch check its dtype and
+        shape against the parameter; dtype and size are checked again because a
+        gradient's own ``.data``, ``set_`` or ``resize_`` can change them, and they
+        are what keeps the kernel's reads in bounds.  Written for a step right after
+        a backward pass, when every extra call costs a few cache misses.)"""
         words, width = self._table_words, self.kernel.row_width
         try:
-            for t, address, word, rows, shape, dtype, row_bytes in self._tensors:
+            for t, address, word, rows, size, dtype, row_bytes in self._tensors:
                 g = t.grad
                 if (g is None or t.data_ptr() != address or g.dtype is not dtype
-                        or g.shape != shape or not g.is_contiguous()):
+                        or g.numel() != size or not g.is_contiguous()):
                     return False
                 if rows == 1:
                     words[word] = g.data_ptr()
