@@ -225,3 +225,55 @@ def test_a_compiled_training_step_runs_our_step_eagerly():
         compiled_step(*data[step])
         train_step(twin, theirs, data, step)
     assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
+
+
+def _changes(model, opt, step):
+    """Edits between steps that the steady-state step must notice (the full path runs)."""
+    params = list(model.parameters())
+    if step == 5:
+        opt.param_groups[0]["lr"] *= 0.5                       # a new value
+    elif step == 7:
+        params[2].data = params[2].data.clone()                 # a tensor's memory moved
+    elif step == 9:
+        params[1].grad = None                                   # a tensor without gradient
+    elif step == 11:
+        opt.load_state_dict(copy.deepcopy(opt.state_dict()))    # state reloaded
+    elif step == 13:
+        opt.param_groups[0]["params"][0] = params[0]            # same tensor, same list
+    return step in (5, 7, 9, 10, 11)                            # 10: the grad is back
+
+
+def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
+    data = Data(7)
+    runs, full = [], []
+    for mine, (model, opt) in zip((True, False), _pair("AdamW", lr=1e-2, weight_decay=0.1)):
+        if mine:
+            update = opt._update
+            opt._update = lambda: (full.append(step), update())
+        for step in range(16):
+            opt.zero_grad()
+            loss_of(model, data, step).backward()
+            changed = _changes(model, opt, step)
+            before = len(full)
+            opt.step()
+            if mine and step:
+                assert (len(full) > before) == changed, step
+        runs.append(model)
+    assert full == [0, 5, 7, 9, 10, 11]
+    model, twin = runs
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
+
+
+def test_the_steady_state_step_updates_in_place_and_keeps_steps_counted():
+    (model, opt), (twin, theirs) = _pair("Adam", lr=1e-2)
+    data = Data(8)
+    pointers = [p.data_ptr() for p in model.parameters()]
+    for step in range(6):
+        for m, o in ((model, opt), (twin, theirs)):
+            train_step(m, o, data, step)
+    assert [p.data_ptr() for p in model.parameters()] == pointers
+    assert all(float(opt.state[p]["step"]) == 6 for p in model.parameters())
+    state, their_state = opt.state_dict()["state"], theirs.state_dict()["state"]
+    for k in their_state:
+        for name, value in their_state[k].items():
+            assert torch.allclose(state[k][name], value, rtol=RTOL, atol=ATOL), (k, name)
