@@ -272,7 +272,7 @@ class ModelCheckpoint(MonitorCallback):
         """``path`` becomes the same file as ``source`` (which holds this very state)."""
         if not getattr(self.loop, "is_global_zero", True):
             return
-        from ..checkpoint.atomic import atomic_link
+        from ..checkpoint import atomic_link
         directory = os.path.dirname(path)
         if directory:
             os.makedirs(directory, exist_ok=True)

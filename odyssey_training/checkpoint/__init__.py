@@ -21,7 +21,8 @@ See :mod:`.load` for the file layout, :mod:`.atomic` for the atomic writes
 global random states.
 """
 
-from .atomic import atomic_open, atomic_path, atomic_write_bytes, atomic_write_text
+from .atomic import (atomic_link, atomic_open, atomic_path, atomic_write_bytes,
+                     atomic_write_text)
 from .background import BackgroundWriter
 from .base import FORMAT, VERSION, CheckpointError
 from .load import load_checkpoint, read_checkpoint
@@ -31,7 +32,7 @@ from .save import checkpoint_payload, save_checkpoint, write_payload
 from .tree import flatten, unflatten
 
 __all__ = ["save_checkpoint", "load_checkpoint", "read_checkpoint", "CheckpointError",
-           "get_rng_state", "set_rng_state", "atomic_path", "atomic_open",
+           "get_rng_state", "set_rng_state", "atomic_path", "atomic_open", "atomic_link",
            "atomic_write_bytes", "atomic_write_text", "named_parameters", "flatten",
            "unflatten", "FORMAT", "VERSION", "checkpoint_payload", "write_payload",
            "BackgroundWriter"]

@@ -113,7 +113,7 @@ def test_sigkill_mid_write_always_leaves_a_loadable_checkpoint(tmp_path):
 
 
 def test_atomic_link_names_the_same_file_and_survives_either_being_replaced(tmp_path):
-    from odyssey_training.checkpoint.atomic import atomic_link
+    from odyssey_training.checkpoint import atomic_link
     best, last = tmp_path / "best.bin", tmp_path / "last.bin"
     atomic_write_bytes(best, b"state 1")
     atomic_write_bytes(last, b"older")
@@ -127,7 +127,7 @@ def test_atomic_link_names_the_same_file_and_survives_either_being_replaced(tmp_
 
 
 def test_atomic_link_copies_where_links_fail(tmp_path, monkeypatch):
-    from odyssey_training.checkpoint.atomic import atomic_link
+    from odyssey_training.checkpoint import atomic_link
 
     def no_links(*args):
         raise OSError("hard links not supported here")
