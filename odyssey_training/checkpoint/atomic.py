@@ -18,7 +18,6 @@ to the same target removes those whose process is gone.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import secrets
 import shutil
@@ -54,7 +53,10 @@ def _remove_stale_temps(target: Path) -> None:
     if os.name != "posix":
         return
     prefix = _prefix(target)
-    for entry in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+    with os.scandir(target.parent) as entries:     # (pathlib's glob compiles a pattern)
+        stale = [Path(e.path) for e in entries
+                 if e.name.startswith(prefix) and e.name.endswith(".tmp")]
+    for entry in stale:
         pid = entry.name[len(prefix):].split(".")[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue

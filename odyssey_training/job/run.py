@@ -159,7 +159,7 @@ def _callbacks(config: dict[str, Any], run_dir: Path, progress: bool | None,
                               min_delta=stopping["min_delta"])
     checkpoint = ModelCheckpoint(_checkpoint_template(run_dir, saving["monitor"]),
                                  monitor=saving["monitor"], save_top_k=saving["save_top_k"],
-                                 save_last=True, async_save=True)
+                                 save_last=True)
     clock = EpochClock()
     # the bar before ThroughputMonitor: its epoch line shows the metrics, not the timings
     own = [clock, TerminateOnNaN(raise_error=True),
