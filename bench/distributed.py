@@ -35,7 +35,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .report import git_state, machine_info
+from .report import git_state, machine_info, write_section
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -163,16 +163,9 @@ def markdown(info: dict, allreduce: dict, pooled: dict) -> str:
 def write(md: str, payload: dict) -> None:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "distributed.json").write_text(json.dumps(payload, indent=1) + "\n")
-    path = HERE / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     section = f"{BEGIN}\n## Distributed training over MPI (`python -m bench.distributed`)\n\n" \
               f"{md}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+    write_section(HERE / "RESULTS.md", section, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import machine_info
+from .report import machine_info, write_section
 
 PHASES = ("data", "forward", "loss", "backward", "metrics", "optimizer", "callbacks", "other")
 BEGIN, END = "<!-- loop:begin -->", "<!-- loop:end -->"
@@ -353,14 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(__file__).parent / "results" / "loop.json"
         out.write_text(json.dumps({"cases": dict(cases), "machine": machine, "load": load,
                                    "command": command}, indent=2) + "\n")
-        md = Path(__file__).parent / "RESULTS.md"
-        current = md.read_text()
-        if BEGIN in current:
-            head, rest = current.split(BEGIN, 1)
-            current = head + text + rest.split(END, 1)[1]
-        else:
-            current = current.rstrip("\n") + "\n\n" + text + "\n"
-        md.write_text(current)
+        write_section(Path(__file__).parent / "RESULTS.md", text, BEGIN, END)
     return 0
 
 

@@ -43,6 +43,8 @@ import numpy as np
 from odyssey_training.metrics import (Accuracy, ConfusionMatrix, F1Score, MetricCollection,
                                       Precision, Recall)
 
+from .report import write_section
+
 BEGIN, END = "<!-- metrics:begin -->", "<!-- metrics:end -->"
 HERE = Path(__file__).resolve().parent
 SHAPES = ((1_000_000, 10), (100_000, 1000), (1_000, 10))
@@ -194,15 +196,8 @@ def evaluate(results: dict) -> list[str]:
 def write(md: str, payload: dict) -> None:
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "metrics.json").write_text(json.dumps(payload, indent=2) + "\n")
-    path = HERE / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     section = f"{BEGIN}\n## Metric updates (`python -m bench.metrics`)\n\n{md}\n{END}"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text, encoding="utf-8")
+    write_section(HERE / "RESULTS.md", section, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -227,16 +227,23 @@ def markdown(results: dict) -> str:
     return "\n".join(lines + [end])
 
 
-def write(results: dict, block: str, json_path: str | Path, md_path: str | Path) -> None:
-    """Write the JSON and replace (or add) this machine's section of the markdown."""
-    json_path, md_path = Path(json_path), Path(md_path)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
-    begin, end = markers(machine_key(results["machine"]))
-    old = md_path.read_text() if md_path.exists() else "# Benchmark results\n"
+def write_section(md_path: str | Path, block: str, begin: str, end: str) -> None:
+    """Put ``block`` (which starts with ``begin`` and ends with ``end``) in place of the
+    markdown file's section between those markers, or append it: each benchmark owns
+    one section of bench/RESULTS.md and leaves the others alone."""
+    md_path = Path(md_path)
+    old = md_path.read_text(encoding="utf-8") if md_path.exists() else "# Benchmark results\n"
     if begin in old and end in old:
         head, rest = old.split(begin, 1)
         new = head + block + rest.split(end, 1)[1]
     else:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
-    md_path.write_text(new)
+    md_path.write_text(new, encoding="utf-8")
+
+
+def write(results: dict, block: str, json_path: str | Path, md_path: str | Path) -> None:
+    """Write the JSON and replace (or add) this machine's section of the markdown."""
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    write_section(md_path, block, *markers(machine_key(results["machine"])))

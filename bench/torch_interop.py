@@ -162,14 +162,7 @@ def markdown(results: dict) -> str:
 def write(results: dict, block: str, json_path: str, md_path: str) -> None:
     Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     Path(json_path).write_text(json.dumps(results, indent=1, default=float) + "\n")
-    md = Path(md_path)
-    old = md.read_text() if md.exists() else "# Benchmark results\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + block + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
-    md.write_text(new)
+    report.write_section(md_path, block, BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:
