@@ -105,12 +105,7 @@ class _Kernel(ArgmaxLowering):
             for block, value in into_body:
                 one_row["solo"].add_incoming(value, block)
         row_next = b.add(row, self.i64(1))
-        t = b.load(b.gep(self.targets, [row], source_etype=self.tty), typ=self.tty,
-                   align=self.talign)
-        t = b.sext(t, I64) if self.tty is I32 else t
-        predict = self.block("predict")
-        b.cbranch(b.icmp_unsigned("<", t, self.C), predict, bad_row)
-        self.at(predict)
+        t = self.class_label(self.targets, self.tty, self.talign, row, bad_row, "predict")
         pred, row_nan = getattr(self, f"predict_{spec.predict}")(row, t, bad_row)
         hit = self.sink(pred, t, one_row)
         good = {**one_row, "nan": b.add(acc["nan"], b.zext(row_nan, I64)),

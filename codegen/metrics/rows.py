@@ -75,16 +75,22 @@ class RowLowering(Emitter):
     def load_vec(self, ptr: ir.Value) -> ir.Value:
         return self.b.load(ptr, typ=ir.VectorType(self.pty, self.width), align=self.palign)
 
+    def class_label(self, base: ir.Value, ty: ir.Type, align: int, row: ir.Value,
+                    bad_row: ir.Block, name: str) -> ir.Value:
+        """``base[row]`` as an i64 class label; a label outside ``[0, C)`` branches to
+        ``bad_row``, the rest continue in a new block ``name``."""
+        b = self.b
+        label = b.load(b.gep(base, [row], source_etype=ty), typ=ty, align=align)
+        label = b.sext(label, I64) if ty is I32 else label
+        ok = self.block(name)
+        b.cbranch(b.icmp_unsigned("<", label, self.C), ok, bad_row)
+        self.at(ok)
+        return label
+
     # -- predictors: each returns (prediction or hit, row has NaN) --------------
     def predict_labels(self, row: ir.Value, t: ir.Value,
                        bad_row: ir.Block) -> tuple[ir.Value, ir.Value]:
-        b = self.b
-        p = b.load(b.gep(self.preds, [row], source_etype=self.pty), typ=self.pty,
-                   align=self.palign)
-        p = b.sext(p, I64) if self.pty is I32 else p
-        ok = self.block("label_ok")
-        b.cbranch(b.icmp_unsigned("<", p, self.C), ok, bad_row)
-        self.at(ok)
+        p = self.class_label(self.preds, self.pty, self.palign, row, bad_row, "label_ok")
         return p, ir.Constant(I1, 0)
 
     def predict_threshold(self, row: ir.Value, t: ir.Value,
