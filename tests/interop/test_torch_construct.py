@@ -170,15 +170,20 @@ def test_steps_are_in_place():
     assert np.all([float(opt.state[p]["step"]) == 5 for p in model.parameters()])
 
 
-def test_large_tensors_and_moved_memory_follow_torch():
-    """Tensors cut into several table rows (> 65,536 values), new gradient tensors
-    every step, and a parameter whose memory is replaced (same dtype and shape)
-    mid-run: ours and torch.optim stay together."""
+@pytest.mark.parametrize("chunk", [None, 4096])
+def test_large_tensors_and_moved_memory_follow_torch(chunk):
+    """Tensors cut into several table rows (> 65,536 values, or more than the rows of a
+    kernel variant the tuner may choose), new gradient tensors every step, and a
+    parameter whose memory is replaced (same dtype and shape) mid-run: ours and
+    torch.optim stay together."""
+    from odyssey_codegen.variant import Variant
     torch.manual_seed(0)
     big = [torch.nn.Parameter(torch.randn(300, 301)), torch.nn.Parameter(torch.randn(70_000)),
            torch.nn.Parameter(torch.randn(5))]
     twin = [torch.nn.Parameter(p.detach().clone()) for p in big]
     ours = ot_torch.Adam(big, lr=1e-2)
+    if chunk is not None:
+        ours.engine.variant = Variant(8, 1, 0, chunk=chunk)
     theirs = torch.optim.Adam(twin, lr=1e-2, foreach=False)
     gen = torch.Generator().manual_seed(1)
     for step in range(12):
