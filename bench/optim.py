@@ -34,7 +34,7 @@ import numpy as np
 
 from . import contenders as C
 from . import limit, report, startup, variants
-from .shapes import MODELS, numel
+from .shapes import MODELS
 
 __all__ = ["Settings", "main", "run_case", "run_all", "plan_groups", "make_grads",
            "paired_ratios"]

@@ -56,7 +56,7 @@ def roofline_spec_text(spec: Spec) -> str:
         cond = f"   if {buf.when_text}" if buf.when is not None else ""
         statements.append(f"{buf.name} = {buf.name} + {ZERO} * g{cond}")
     text = _replace_update(spec.source, statements)
-    text = re.sub(r'^name\s*=\s*"([A-Za-z_][A-Za-z0-9_]*)"', rf'name = "\1Roofline"', text,
+    text = re.sub(r'^name\s*=\s*"([A-Za-z_][A-Za-z0-9_]*)"', r'name = "\1Roofline"', text,
                   count=1, flags=re.M)
     text = re.sub(r"^\[hyper\]\s*$", f"[hyper]\n{ZERO} = {{ default = 0.0 }}", text,
                   count=1, flags=re.M)

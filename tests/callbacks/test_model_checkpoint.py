@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import tempfile
 
-import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 

@@ -3,7 +3,6 @@ cases worked out by hand), driven by a fake loop."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 

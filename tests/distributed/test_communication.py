@@ -55,7 +55,7 @@ def test_micro_steps_do_not_communicate(events, mode):
 
 
 def test_plain_steps_reduce_each_bucket_once(events):
-    from .job import data, model
+    from .job import model
     from odyssey_training.distributed.buckets import FlatLayout
 
     net = model()
