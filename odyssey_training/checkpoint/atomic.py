@@ -69,19 +69,27 @@ def _remove_stale_temps(target: Path) -> None:
             pass  # alive (someone else's process) or not ours to judge
 
 
+def _check_target(target: Path) -> None:
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory; expected a file path")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"directory {target.parent} does not exist (for {target})")
+    _remove_stale_temps(target)
+
+
+def _temp_name(target: Path) -> Path:
+    return target.parent / f"{_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a new, empty temporary file next to ``path`` for the caller to fill
     (by name); on a normal exit it is fsynced and renamed over ``path``, on an
     exception it is deleted and ``path`` is untouched."""
     target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a directory; expected a file path")
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"directory {target.parent} does not exist (for {target})")
-    _remove_stale_temps(target)
+    _check_target(target)
     while True:
-        temp = target.parent / f"{_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        temp = _temp_name(target)
         try:
             os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             break
@@ -120,19 +128,32 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
 
 def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
     """Make ``path`` another name of the complete file ``source``, atomically: a hard
-    link under a temporary name renamed over ``path`` (no data is copied; both names
-    stay valid however either is later replaced or removed, since every write here
-    makes a new file).  Where hard links are not supported the file is copied."""
+    link under a temporary name, renamed over ``path``, then the directory fsynced
+    (no data is copied or synced again; both names stay valid however either is
+    later replaced or removed, since every write here makes a new file).  Where hard
+    links are not supported the file is copied (:func:`atomic_path`)."""
     target = Path(path)
     if not os.path.isfile(source):
         raise FileNotFoundError(f"atomic_link: {source} is not a file")
-    try:
-        with atomic_path(target) as temp:
-            os.unlink(temp)
+    _check_target(target)
+    while True:
+        temp = _temp_name(target)
+        try:
             os.link(source, temp)
-    except OSError:
-        with atomic_path(target) as temp:
-            shutil.copyfile(source, temp)
+            break
+        except FileExistsError:
+            continue
+        except OSError:                       # no hard links here
+            with atomic_path(target) as temp:
+                shutil.copyfile(source, temp)
+            return
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_directory(target.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
