@@ -95,6 +95,8 @@ def _encode(value: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, list):
         if all(type(v) is int for v in value):     # e.g. an RNG state: 625 plain ints
             return list(value)
+        if all(type(v) is float for v in value) and all(map(math.isfinite, value)):
+            return list(value)                     # e.g. a metric's history
         return [_encode(v, f"{path}/{i}", arrays) for i, v in enumerate(value)]
     if isinstance(value, tuple):
         return {"$tuple": [_encode(v, f"{path}/{i}", arrays) for i, v in enumerate(value)]}
