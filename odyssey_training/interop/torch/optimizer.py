@@ -30,6 +30,8 @@ from typing import Any, Callable, ClassVar
 
 import torch
 import torch.compiler as _compiler     # _is_compiling_flag: True while dynamo compiles
+                                       # (read directly: a call costs a few µs after a
+                                       # backward pass; a torch without it takes the full path)
 from torch.autograd import profiler as _profiler
 from torch.optim import optimizer as _torch_optimizer
 
@@ -206,7 +208,7 @@ class TorchOptimizer(torch.optim.Optimizer):
                 or _GLOBAL_HOOKS[1] or _profiler._is_profiler_enabled):
             return self._step_with_hooks(*args, **kwargs)
         again = self._again                 # step(): the common case, in as few calls
-        if again is not None and not _compiler._is_compiling_flag and again():
+        if again is not None and not getattr(_compiler, "_is_compiling_flag", True) and again():
             return None
         self._update()
         return None
