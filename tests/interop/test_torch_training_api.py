@@ -247,9 +247,9 @@ def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
     data = Data(7)
     runs, full = [], []
     for mine, (model, opt) in zip((True, False), _pair("AdamW", lr=1e-2, weight_decay=0.1)):
-        if mine:
-            update = opt._update
-            opt._update = lambda: (full.append(step), update())
+        if mine:        # the engine's full path: _prepare validates the group
+            prepare = opt.engine._prepare
+            opt.engine._prepare = lambda *a: (full.append(step), prepare(*a))[1]
         for step in range(16):
             opt.zero_grad()
             loss_of(model, data, step).backward()
