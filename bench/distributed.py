@@ -35,7 +35,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .report import git_state, machine_info, write_section
+from .report import git_state, machine_info, write_results
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -161,11 +161,9 @@ def markdown(info: dict, allreduce: dict, pooled: dict) -> str:
 
 
 def write(md: str, payload: dict) -> None:
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "distributed.json").write_text(json.dumps(payload, indent=1) + "\n")
-    section = f"{BEGIN}\n## Distributed training over MPI (`python -m bench.distributed`)\n\n" \
-              f"{md}\n{END}"
-    write_section(HERE / "RESULTS.md", section, BEGIN, END)
+    title = "## Distributed training over MPI (`python -m bench.distributed`)"
+    write_results(payload, HERE / "results" / "distributed.json",
+                  f"{BEGIN}\n{title}\n\n{md}\n{END}", HERE / "RESULTS.md", BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,6 @@ are reported: over the training batches, and over the whole epoch.  Epoch 0
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .report import machine_info, write_section
+from .report import machine_info, write_results
 
 PHASES = ("data", "forward", "loss", "backward", "metrics", "optimizer", "callbacks", "other")
 BEGIN, END = "<!-- loop:begin -->", "<!-- loop:end -->"
@@ -350,10 +349,10 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(cases, machine, command, load)
     print(text)
     if not args.no_write:
-        out = Path(__file__).parent / "results" / "loop.json"
-        out.write_text(json.dumps({"cases": dict(cases), "machine": machine, "load": load,
-                                   "command": command}, indent=2) + "\n")
-        write_section(Path(__file__).parent / "RESULTS.md", text, BEGIN, END)
+        here = Path(__file__).parent
+        write_results({"cases": dict(cases), "machine": machine, "load": load,
+                       "command": command}, here / "results" / "loop.json", text,
+                      here / "RESULTS.md", BEGIN, END)
     return 0
 
 

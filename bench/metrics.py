@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import random
@@ -43,7 +42,7 @@ import numpy as np
 from odyssey_training.metrics import (Accuracy, ConfusionMatrix, F1Score, MetricCollection,
                                       Precision, Recall)
 
-from .report import write_section
+from .report import write_results
 
 BEGIN, END = "<!-- metrics:begin -->", "<!-- metrics:end -->"
 HERE = Path(__file__).resolve().parent
@@ -194,10 +193,9 @@ def evaluate(results: dict) -> list[str]:
 
 
 def write(md: str, payload: dict) -> None:
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "metrics.json").write_text(json.dumps(payload, indent=2) + "\n")
-    section = f"{BEGIN}\n## Metric updates (`python -m bench.metrics`)\n\n{md}\n{END}"
-    write_section(HERE / "RESULTS.md", section, BEGIN, END)
+    title = "## Metric updates (`python -m bench.metrics`)"
+    write_results(payload, HERE / "results" / "metrics.json",
+                  f"{BEGIN}\n{title}\n\n{md}\n{END}", HERE / "RESULTS.md", BEGIN, END)
 
 
 def main(argv: list[str] | None = None) -> int:

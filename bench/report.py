@@ -241,9 +241,16 @@ def write_section(md_path: str | Path, block: str, begin: str, end: str) -> None
     md_path.write_text(new, encoding="utf-8")
 
 
-def write(results: dict, block: str, json_path: str | Path, md_path: str | Path) -> None:
-    """Write the JSON and replace (or add) this machine's section of the markdown."""
+def write_results(results: dict, json_path: str | Path, block: str, md_path: str | Path,
+                  begin: str, end: str) -> None:
+    """A benchmark's results: all of them as JSON in ``json_path``, the markdown
+    ``block`` as its section of ``md_path`` (:func:`write_section`)."""
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
-    write_section(md_path, block, *markers(machine_key(results["machine"])))
+    write_section(md_path, block, begin, end)
+
+
+def write(results: dict, block: str, json_path: str | Path, md_path: str | Path) -> None:
+    """Write the JSON and replace (or add) this machine's section of the markdown."""
+    write_results(results, json_path, block, md_path, *markers(machine_key(results["machine"])))

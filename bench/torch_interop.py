@@ -28,7 +28,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")      # before torch starts i
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -159,12 +158,6 @@ def markdown(results: dict) -> str:
     return "\n".join(lines + ["", END])
 
 
-def write(results: dict, block: str, json_path: str, md_path: str) -> None:
-    Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(json_path).write_text(json.dumps(results, indent=1, default=float) + "\n")
-    report.write_section(md_path, block, BEGIN, END)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.torch_interop",
                                  description=__doc__.split("\n")[0])
@@ -183,15 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     limits = QUICK if args.quick else ROUNDS
     rng = np.random.default_rng(0)
     code = report.git_state()
+    names = {kind: args.optimizers or (args.gpt2_optimizers if kind == "gpt2"
+                                       else list(S.OPTIMIZERS)) for kind in kinds}
     # every kernel is tuned (or read from wisdom) before anything is timed
-    variants.prepare(sorted({n for kind in kinds for n in (args.optimizers or (
-        args.gpt2_optimizers if kind == "gpt2" else list(S.OPTIMIZERS)))}), ["float32"],
-        log=lambda text: print(text, file=sys.stderr))
+    variants.prepare(sorted({n for ns in names.values() for n in ns}), ["float32"],
+                     log=lambda text: print(text, file=sys.stderr))
     cases = []
     for kind in kinds:
         inputs = _inputs(kind, seed=0)
-        names = args.optimizers or (args.gpt2_optimizers if kind == "gpt2" else list(S.OPTIMIZERS))
-        for name in names:
+        for name in names[kind]:
             for threads in args.threads:
                 t0 = time.perf_counter()
                 case = run_case(kind, name, threads, inputs, limits[kind], rng)
@@ -210,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     block = markdown(results)
     print(block)
     if not args.no_write:
-        write(results, block, args.json, args.results_md)
+        report.write_results(results, args.json, block, args.results_md, BEGIN, END)
     return 0
 
 

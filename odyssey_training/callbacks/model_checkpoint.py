@@ -251,9 +251,6 @@ class ModelCheckpoint(MonitorCallback):
         if not getattr(self.loop, "is_global_zero", True):
             return
         from ..checkpoint import checkpoint_payload, write_payload
-        directory = os.path.dirname(path)
-        if directory:
-            os.makedirs(directory, exist_ok=True)
         loop = self.loop
         if self.save_weights_only:
             parts = {"model": loop.model}
@@ -263,30 +260,28 @@ class ModelCheckpoint(MonitorCallback):
             parts = {"model": loop.model, "optimizer": loop.optimizer,
                      "scheduler": loop.scheduler, "loop": loop if resumable else None}
         payload = checkpoint_payload(**parts, private=self._writer is not None)
-        if self._writer is None:
-            write_payload(path, *payload)
-        else:
-            self._writer.submit(write_payload, path, *payload)
+        self._file_operation(path, write_payload, path, *payload)
 
     def _link(self, source: str, path: str) -> None:
         """``path`` becomes the same file as ``source`` (which holds this very state)."""
+        from ..checkpoint import atomic_link
+        self._file_operation(path, atomic_link, source, path)
+
+    def _remove(self, path: str) -> None:
+        self._file_operation(None, _remove_file, path)
+
+    def _file_operation(self, creates: str | None, operation: Any, *args: Any) -> None:
+        """``operation(*args)`` on rank 0 only: now, or queued on the background writer
+        (in order); the directory of the file it ``creates`` is made first."""
         if not getattr(self.loop, "is_global_zero", True):
             return
-        from ..checkpoint import atomic_link
-        directory = os.path.dirname(path)
+        directory = os.path.dirname(creates) if creates is not None else ""
         if directory:
             os.makedirs(directory, exist_ok=True)
         if self._writer is None:
-            atomic_link(source, path)
+            operation(*args)
         else:
-            self._writer.submit(atomic_link, source, path)
-
-    def _remove(self, path: str) -> None:
-        if getattr(self.loop, "is_global_zero", True):
-            if self._writer is None:
-                _remove_file(path)
-            else:
-                self._writer.submit(_remove_file, path)
+            self._writer.submit(operation, *args)
 
     # ---- state a resumed run needs --------------------------------------------
     def state_dict(self) -> dict[str, Any]:

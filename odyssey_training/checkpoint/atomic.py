@@ -23,7 +23,7 @@ import secrets
 import shutil
 import socket
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 __all__ = ["atomic_path", "atomic_open", "atomic_write_bytes", "atomic_write_text",
            "atomic_link", "fsync_directory"]
@@ -77,8 +77,32 @@ def _check_target(target: Path) -> None:
     _remove_stale_temps(target)
 
 
-def _temp_name(target: Path) -> Path:
-    return target.parent / f"{_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}.tmp"
+def _new_temp(target: Path, make: Callable[[Path], Any]) -> Path:
+    """A temporary name next to ``target`` that ``make(name)`` creates (it raises
+    FileExistsError when the name is taken: another name is tried)."""
+    while True:
+        temp = target.parent / f"{_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            make(temp)
+            return temp
+        except FileExistsError:
+            continue
+
+
+def _publish(temp: Path, target: Path) -> None:
+    """Rename the complete ``temp`` over ``target`` and make the rename durable (on an
+    error ``temp`` is deleted and ``target`` untouched)."""
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    fsync_directory(target.parent)
+
+
+def _create(path: Path) -> None:
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
 
 
 @contextlib.contextmanager
@@ -88,13 +112,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     exception it is deleted and ``path`` is untouched."""
     target = Path(path)
     _check_target(target)
-    while True:
-        temp = _temp_name(target)
-        try:
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            break
-        except FileExistsError:
-            continue
+    temp = _new_temp(target, _create)
     try:
         yield temp
         fd = os.open(temp, os.O_RDONLY)
@@ -102,12 +120,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    fsync_directory(target.parent)
+    _publish(temp, target)
 
 
 @contextlib.contextmanager
@@ -136,24 +153,13 @@ def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> None:
     if not os.path.isfile(source):
         raise FileNotFoundError(f"atomic_link: {source} is not a file")
     _check_target(target)
-    while True:
-        temp = _temp_name(target)
-        try:
-            os.link(source, temp)
-            break
-        except FileExistsError:
-            continue
-        except OSError:                       # no hard links here
-            with atomic_path(target) as temp:
-                shutil.copyfile(source, temp)
-            return
     try:
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    fsync_directory(target.parent)
+        temp = _new_temp(target, lambda name: os.link(source, name))
+    except OSError:                           # no hard links here
+        with atomic_path(target) as temp:
+            shutil.copyfile(source, temp)
+        return
+    _publish(temp, target)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -60,10 +60,11 @@ def _hex_bytes(text: Any) -> np.ndarray:
 
 
 def _hex_words(text: Any) -> np.ndarray:
+    """The 32-bit words of a :func:`_words_hex` string, as native uint32."""
     raw = _hex_bytes(text)
     if raw.size % 4:
         raise ValueError(f"a hex string of 32-bit words has {raw.size} bytes")
-    return raw.view(">u4").astype(np.int64)
+    return raw.view(">u4").astype(np.uint32)
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
@@ -80,11 +81,9 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"set_rng_state: not a get_rng_state() dict ({err!r})") from err
     if (numpy_state["bit_generator"] != "MT19937" or key.shape != (_MT_WORDS,)
-            or key.dtype.kind not in "iu" or (key < 0).any() or (key >= 2**32).any()
             or not 0 <= numpy_state["state"]["pos"] <= _MT_WORDS
             or numpy_state["has_gauss"] not in (0, 1)):
         raise ValueError("set_rng_state: the numpy state is not a valid MT19937 state")
-    numpy_state["state"]["key"] = key.astype(np.uint32)
     torch, torch_state = sys.modules.get("torch"), None
     try:        # validate on scratch generators, then install
         np.random.RandomState().set_state(numpy_state)

@@ -17,6 +17,7 @@ from ..threads import default_threads
 from .hyper import (accepted_names, canonical_group, check_number, group_defaults,
                     hyper_values, strip_torch_options, validate_group)
 from .plan import KernelPlan
+from .steady import steady_step
 
 __all__ = ["Optimizer"]
 
@@ -100,7 +101,7 @@ class Optimizer:
         self._settings: dict[int, _Settings] = {}
         self._norms: dict[int, GradNormPlan] = {}
         self._last: dict[int, _LastStep] = {}   # per group (see _prepare)
-        self._again: Callable[[], bool] | None = None      # see _steady_step
+        self._again: Callable[[], bool] | None = None      # see steady.steady_step
         keys = tuple(group_defaults(self.spec))
         self._fingerprint = operator.itemgetter(*keys) if len(keys) > 1 else (
             lambda group: (group[keys[0]],))
@@ -191,47 +192,12 @@ class Optimizer:
         groups = self.param_groups
         if len(groups) == 1:   # the usual case, with the least interpreter work
             self._run(0, *self._prepare(0, groups[0]))
-            self._again = self._steady_step()
+            self._again = steady_step(self)
             return
         self._again = None
         jobs = [self._prepare(i, g) for i, g in enumerate(groups)]
         for index, (settings, live, plans) in enumerate(jobs):
             self._run(index, settings, live, plans)
-
-    def _steady_step(self) -> Callable[[], bool] | None:
-        """After a full step of a one-group optimizer without clipping: a closure that
-        runs that step again, with the checks of :meth:`_prepare` (the group, its
-        values and params list, the settings, the last step and the thread count
-        unchanged; params without a gradient still without one; every gradient
-        re-pointed by its plan's ``refresh``) bound once, so that a step repeats in
-        far fewer interpreter steps -- after a backward pass each of them costs cache
-        misses.  It returns False, having written nothing, when anything changed:
-        the full path then runs."""
-        groups, lasts, settings_of = self.param_groups, self._last, self._settings
-        last, settings = lasts.get(0), settings_of.get(0)
-        if (len(groups) != 1 or last is None or settings is None or settings.clip is not None
-                or last.params is not groups[0]["params"]):
-            return None
-        group = groups[0]
-        params, members, skipped, plans = last.params, last.members, last.skipped, last.plans
-        fingerprint, hypers, threads = self._fingerprint, settings.hypers, last.threads
-
-        def again() -> bool:
-            if (len(groups) != 1 or groups[0] is not group or group["params"] is not params
-                    or lasts.get(0) is not last or settings_of.get(0) is not settings
-                    or fingerprint(group) != settings.fingerprint
-                    or self.num_threads != threads or params != members):
-                return False
-            for p in skipped:
-                if p.grad is not None:
-                    return False
-            for plan in plans:
-                if not plan.refresh():
-                    return False
-            for plan in plans:
-                plan.step(hypers, 1.0)
-            return True
-        return again
 
     def _bind(self, params: Sequence[Any] | None, grads: Sequence[Any] | None) -> None:
         if params is None or grads is None:

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from bench import torch_interop, torch_steps  # noqa: E402
+from bench import report, torch_interop, torch_steps  # noqa: E402
 
 
 def test_a_few_rounds_of_each_case_produce_the_report(tmp_path):
@@ -32,10 +32,12 @@ def test_a_few_rounds_of_each_case_produce_the_report(tmp_path):
     md = tmp_path / "RESULTS.md"
     md.write_text("# Benchmark results\n\n<!-- optim:begin -->\nkept\n<!-- optim:end -->\n")
     block = torch_interop.markdown(results)
-    torch_interop.write(results, block, str(tmp_path / "r.json"), str(md))
+    report.write_results(results, tmp_path / "r.json", block, md, torch_interop.BEGIN,
+                         torch_interop.END)
     text = md.read_text()
     assert "kept" in text and text.count("<!-- torch:begin -->") == 1
-    torch_interop.write(results, block, str(tmp_path / "r.json"), str(md))     # replaced, once
+    report.write_results(results, tmp_path / "r.json", block, md, torch_interop.BEGIN,
+                         torch_interop.END)     # replaced, once
     assert md.read_text() == text
     batches = torch_steps.digits_batches()
     assert len(batches) > 10 and all(x.shape == (torch_steps.BATCH, 1, 32, 32) and

@@ -241,9 +241,9 @@ class TorchOptimizer(torch.optim.Optimizer):
         """After a full step of a one-group optimizer with plain hyperparameter values:
         a closure that repeats it while the torch side is unchanged (the group, its
         tensors and values, so :meth:`_sync_groups` has nothing to do) through the
-        engine's own steady-state step (:meth:`Optimizer._steady_step`, which checks
-        the engine's side and re-points the gradients); False, having written
-        nothing, sends the step down the full path.  Right after a backward pass
+        engine's own steady-state step (:mod:`odyssey_training.optimizers.steady`,
+        which checks the engine's side and re-points the gradients); False, having
+        written nothing, sends the step down the full path.  Right after a backward pass
         every interpreter step costs cache misses: this takes a LeNet-5 step's
         Python from about 50 to 30 µs."""
         groups = self.param_groups
