@@ -11,9 +11,10 @@ import hashlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from . import cache, jit
+from .entry import ENTRY_SYMBOL, entry_ir
 from .expr import to_function
 from .ir import KernelIR, build_ir
 from .spec import Spec, SpecError, load_spec_file, load_spec_text, standard_spec_dir
@@ -29,10 +30,11 @@ SUMSQ_IDENT = "builtin sumsq: out[row] = sum(x**2), float64 accumulation"
 __all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "kernel_variant",
            "tune_job_for", "SpecProgram", "compile_sumsq", "sumsq_variant", "sumsq_job", "load_object", "memoized", "Spec",
            "SpecError", "load_spec_file", "load_spec_text", "standard_spec_dir", "Target", "Variant",
-           "default_target", "STATS", "origin_counts"]
+           "default_target", "STATS", "origin_counts", "compile_entry"]
 
 STATS = jit.STATS
-_memo: dict[tuple, "Kernel"] = {}
+_memo: dict[tuple, object] = {}
+_T = TypeVar("_T")
 _memo_lock = threading.Lock()
 os.register_at_fork(after_in_child=lambda: globals().update(_memo_lock=threading.Lock()))
 
@@ -157,7 +159,7 @@ def origin_counts(before: Mapping[str, int], total: int) -> str:
             + (f", {loaded} already loaded" if loaded else ""))
 
 
-def memoized(key: tuple, build: Callable[[], Kernel]) -> Kernel:
+def memoized(key: tuple, build: Callable[[], _T]) -> _T:
     """``build()`` once per process per ``key`` (LLVM code is never freed)."""
     kernel = _memo.get(key)
     if kernel is None:
@@ -250,3 +252,15 @@ def compile_sumsq(dtype: str, *, width: int | None = None, target: Target | None
 
     kernel = memoized(("sumsq", dtype, variant, target), build)
     return kernel if kernel.why == why else dataclasses.replace(kernel, why=why)
+
+
+def compile_entry(target: Target | None = None) -> int:
+    """Address of the CPython entry point for kernel calls (see :mod:`.entry`),
+    compiled for ``target`` (default: this machine, where it runs)."""
+    target = target or default_target()
+
+    def build() -> int:
+        digest = hashlib.sha256(f"{entry_ir()}\n{target.key()}".encode()).hexdigest()
+        return load_object(digest, ENTRY_SYMBOL, entry_ir, target)
+
+    return memoized(("entry", target), build)

@@ -1,6 +1,6 @@
 """Work splitting for native kernels over a persistent thread pool.
 
-Kernels release the GIL (cffi calls do), so Python threads run them in
+Kernels release the GIL (cffi calls and :mod:`odyssey_training.native`'s do), so Python threads run them in
 parallel.  The rows of a pointer table (tensors cut at cache-line-aligned
 offsets into rows of at most :data:`CHUNK` elements) are grouped into
 contiguous tasks of about equal element counts, :data:`TASKS_PER_THREAD` per
@@ -14,16 +14,17 @@ forgotten in the child (``os.register_at_fork``) and a new one starts on demand.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, Sequence
 
 import cffi
 import numpy as np
 
-__all__ = ["default_threads", "run_rows", "split_rows", "address", "buffer_pointer",
+__all__ = ["default_threads", "run_rows", "run_calls", "split_rows", "address", "buffer_pointer",
            "pointer_slots", "point_rows", "PARALLEL_MIN_ELEMENTS",
            "CHUNK", "TASKS_PER_THREAD", "plan_tasks"]
 
@@ -131,20 +132,25 @@ def plan_tasks(sizes: np.ndarray, threads: int) -> tuple[list[tuple[int, int]], 
 
 def run_rows(call: Callable[[int, int], None], tasks: list[tuple[int, int]],
              workers: int) -> None:
-    """Run ``call(first, end)`` for every task, on up to ``workers`` threads (this
-    one included) that each take the next task when done with the last, so a
-    thread that shares its core with another process takes fewer tasks instead
-    of holding up the call.  Which thread runs a task never changes its result."""
-    workers = min(workers, len(tasks))
+    """Run ``call(first, end)`` for every task (see :func:`run_calls`)."""
+    run_calls([functools.partial(call, first, end) for first, end in tasks], workers)
+
+
+def run_calls(calls: Sequence[Callable[[], object]], workers: int) -> None:
+    """Run every call, on up to ``workers`` threads (this one included) that each
+    take the next call when done with the last, so a thread that shares its core
+    with another process takes fewer tasks instead of holding up the rest.
+    Which thread runs a task never changes its result."""
+    workers = min(workers, len(calls))
     if workers <= 1:
-        for first, end in tasks:
-            call(first, end)
+        for call in calls:
+            call()
         return
     ticket = itertools.count()  # next() on a count is atomic under the GIL
 
     def work() -> None:
-        while (i := next(ticket)) < len(tasks):
-            call(*tasks[i])
+        while (i := next(ticket)) < len(calls):
+            calls[i]()
 
     futures = [_executor(workers - 1).submit(work) for _ in range(workers - 1)]
     work()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from ..threads import default_threads
 from .hyper import (accepted_names, canonical_group, check_number, group_defaults,
                     hyper_values, strip_torch_options, validate_group)
 from .plan import KernelPlan
-from .steady import steady_step
+from .steady import SteadyStep, steady_step
 
 __all__ = ["Optimizer"]
 
@@ -101,7 +101,7 @@ class Optimizer:
         self._settings: dict[int, _Settings] = {}
         self._norms: dict[int, GradNormPlan] = {}
         self._last: dict[int, _LastStep] = {}   # per group (see _prepare)
-        self._again: Callable[[], bool] | None = None      # see steady.steady_step
+        self._steady: SteadyStep | None = None      # see optimizers.steady
         keys = tuple(group_defaults(self.spec))
         self._fingerprint = operator.itemgetter(*keys) if len(keys) > 1 else (
             lambda group: (group[keys[0]],))
@@ -134,6 +134,7 @@ class Optimizer:
         # other keys (a scheduler's initial_lr, a user's "name") ride along, as in torch
         canonical.update({k: v for k, v in group.items() if k not in accepted and k != "params"})
         canonical["params"] = params
+        self._steady = None
         self.param_groups.append(canonical)
 
     @property
@@ -186,15 +187,15 @@ class Optimizer:
         """
         if params is not None or grads is not None:
             self._bind(params, grads)
-        again = self._again
-        if again is not None and again():
+        steady = self._steady
+        if steady is not None and steady.run():
             return
+        self._steady = None      # dropped before any record changes
         groups = self.param_groups
         if len(groups) == 1:   # the usual case, with the least interpreter work
             self._run(0, *self._prepare(0, groups[0]))
-            self._again = steady_step(self)
+            self._steady = steady_step(self)
             return
-        self._again = None
         jobs = [self._prepare(i, g) for i, g in enumerate(groups)]
         for index, (settings, live, plans) in enumerate(jobs):
             self._run(index, settings, live, plans)
@@ -390,6 +391,7 @@ class Optimizer:
             if "step" not in restored:  # torch's SGD keeps no step: a buffer means >= 1 step
                 restored["step"] = 1 if len(restored) else 0
             new_state[p] = restored
+        self._steady = None
         self.param_groups = new_groups
         self.state = new_state
         self._plans.clear()

@@ -11,21 +11,19 @@ share one scalar vector, so a step writes a single row of float64s.
 
 from __future__ import annotations
 
-import functools
 import struct
 
 import cffi
 import numpy as np
 
 from odyssey_codegen.api import Kernel
-from ..threads import (address, plan_tasks, point_rows, pointer_slots,
-                       run_rows)
+from ..native import row_call
+from ..threads import address, plan_tasks, point_rows, pointer_slots, run_calls
 
 __all__ = ["KernelPlan"]
 
 _ffi = cffi.FFI()
 _from_buffer, _CHARS = _ffi._backend.from_buffer, _ffi.typeof("char[]")
-_SIGNATURE = "void(*)(int64_t *, int64_t, int64_t)"
 GRAD_COLUMN = 3                        # row: [n, scalars*, p*, g*, state*...]
 
 
@@ -70,12 +68,13 @@ class KernelPlan:
         self.table = np.array(rows, dtype=np.int64).reshape(len(rows), kernel.row_width)
         row_sizes = np.array(sizes, dtype=np.int64)
         self.dtype = params[0].data.dtype
-        fn = _ffi.cast(_SIGNATURE, kernel.address)
-        table = _ffi.cast("int64_t *", address(self.table))
         self._slots = pointer_slots(self.table)
-        self._call = lambda first_row, end_row: fn(table, first_row, end_row)
         self._tasks, self._workers = plan_tasks(row_sizes, threads)
-        self._call_all = functools.partial(fn, table, 0, len(rows))   # one thread, no frame
+        # builtin calls (odyssey_training.native): the whole table on this thread,
+        # and each task's rows for the thread pool
+        self._call_all = row_call(kernel.address, self.table, 0, len(rows))
+        self._calls = ([row_call(kernel.address, self.table, first, end)
+                        for first, end in self._tasks] if self._workers > 1 else [])
 
     def bind(self, kernel: Kernel, params: list, threads: int) -> bool:
         """Whether this plan can run ``params`` (the same kernel, thread count,
@@ -134,7 +133,7 @@ class KernelPlan:
         if self._workers == 1:
             self._call_all()
         else:
-            run_rows(self._call, self._tasks, self._workers)
+            run_calls(self._calls, self._workers)
         if self.shared:   # one new count for every tensor
             for state in self.states:
                 state["step"] = step

@@ -1,41 +1,60 @@
-"""``steady_step``: a one-group optimizer's last step, ready to run again.
+"""``SteadyStep``: a one-group optimizer's last step, ready to run again.
 
 A training loop steps the same group with the same values, over and over, with new
 gradient arrays each time.  After such a step :meth:`Optimizer._prepare` would find
 its last plans valid again, but it gets there through a dozen lookups, each a few
-cache misses right after a backward pass has emptied the caches.  The closure made
-here binds them once and makes the same checks.
+cache misses right after a backward pass has emptied the caches.  ``run`` binds
+them once and checks only what a user can change between steps.
+
+A SteadyStep is ``opt._steady`` only while the optimizer's own records (settings,
+plans, state buffers) are those it was made from: a full step, ``add_param_group``
+and ``load_state_dict`` drop it before changing them.  So a wrapper that keeps the
+optimizer's groups to itself (:mod:`odyssey_training.interop.torch`) can repeat
+the step with its own checks and these plans while ``opt._steady`` is the same
+object.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["steady_step"]
+__all__ = ["SteadyStep", "steady_step"]
 
 
-def steady_step(opt: Any) -> Callable[[], bool] | None:
-    """After a full step of the one-group optimizer ``opt`` without clipping: a
-    closure that runs that step again, with the checks of ``Optimizer._prepare``
-    (the group, its values and params list, the settings, the last step and the
-    thread count unchanged; params without a gradient still without one; every
-    gradient re-pointed by its plan's ``refresh``), or None when ``opt`` is not
-    in that state.  The closure returns False, having written nothing, when
-    anything changed: the full path then runs."""
-    groups, lasts, settings_of = opt.param_groups, opt._last, opt._settings
-    last, settings = lasts.get(0), settings_of.get(0)
+@dataclass(frozen=True)
+class SteadyStep:
+    """``run()`` repeats the last step and returns True, or returns False having
+    run nothing (the full path then runs); ``plans`` are that step's kernel
+    plans, ``skipped`` its params without a gradient, ``hypers`` its values as
+    the kernels take them and ``threads`` its thread count."""
+    run: Callable[[], bool]
+    plans: list
+    skipped: list
+    hypers: list
+    threads: int
+
+
+def steady_step(opt: Any) -> SteadyStep | None:
+    """After a full step of the one-group optimizer ``opt`` without clipping: its
+    SteadyStep, whose ``run`` repeats the step while what a user can change is
+    unchanged (the groups list, the group's values and params list,
+    ``num_threads``; params without a gradient still without one; every
+    gradient re-pointed by its plan's ``refresh``); None when ``opt`` is not in
+    that state."""
+    groups, last, settings = opt.param_groups, opt._last.get(0), opt._settings.get(0)
     if (len(groups) != 1 or last is None or settings is None or settings.clip is not None
             or last.params is not groups[0]["params"]):
         return None
     group = groups[0]
     params, members, skipped, plans = last.params, last.members, last.skipped, last.plans
-    fingerprint, hypers, threads = opt._fingerprint, settings.hypers, last.threads
+    fingerprint, values, threads = opt._fingerprint, settings.fingerprint, last.threads
+    hypers = settings.hypers
 
-    def again() -> bool:
+    def run() -> bool:
         if (len(groups) != 1 or groups[0] is not group or group["params"] is not params
-                or lasts.get(0) is not last or settings_of.get(0) is not settings
-                or fingerprint(group) != settings.fingerprint
-                or opt.num_threads != threads or params != members):
+                or fingerprint(group) != values or opt.num_threads != threads
+                or params != members):
             return False
         for p in skipped:
             if p.grad is not None:
@@ -46,4 +65,4 @@ def steady_step(opt: Any) -> Callable[[], bool] | None:
         for plan in plans:
             plan.step(hypers, 1.0)
         return True
-    return again
+    return SteadyStep(run, plans, skipped, hypers, threads)

@@ -240,17 +240,21 @@ def _changes(model, opt, step):
         opt.load_state_dict(copy.deepcopy(opt.state_dict()))    # state reloaded
     elif step == 13:
         opt.param_groups[0]["params"][0] = params[0]            # same tensor, same list
-    return step in (5, 7, 9, 10, 11)                            # 10: the grad is back
+    elif step == 14:
+        opt.param_groups = list(opt.param_groups)               # the groups list replaced
+    elif step == 15 and hasattr(opt, "engine"):
+        opt.engine.num_threads += 1                             # another thread count
+    return step in (5, 7, 9, 10, 11, 14, 15)                    # 10: the grad is back
 
 
 def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
     data = Data(7)
     runs, full = [], []
     for mine, (model, opt) in zip((True, False), _pair("AdamW", lr=1e-2, weight_decay=0.1)):
-        if mine:        # the engine's full path: _prepare validates the group
-            prepare = opt.engine._prepare
-            opt.engine._prepare = lambda *a: (full.append(step), prepare(*a))[1]
-        for step in range(16):
+        if mine:        # the full path: sync the groups, then the engine's step
+            update = opt._update
+            opt._update = lambda: (full.append(step), update())[1]
+        for step in range(18):
             opt.zero_grad()
             loss_of(model, data, step).backward()
             changed = _changes(model, opt, step)
@@ -259,7 +263,7 @@ def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
             if mine and step:
                 assert (len(full) > before) == changed, step
         runs.append(model)
-    assert full == [0, 5, 7, 9, 10, 11]
+    assert full == [0, 5, 7, 9, 10, 11, 14, 15]
     model, twin = runs
     assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
 

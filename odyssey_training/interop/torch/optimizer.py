@@ -39,6 +39,7 @@ from ...optimizers.base import Optimizer
 from ...optimizers.hyper import group_defaults as engine_defaults, hyper_values
 from .plan import TensorPlan
 from .state import arrays_as_tensors, engine_state_dict, fill_torch_state, plain
+from .steady import steady_step
 from .tensors import TensorParameter
 
 __all__ = ["TorchOptimizer"]
@@ -97,7 +98,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         self._members: dict[int, TensorParameter] = {}
         self._synced: list[_GroupSync] = []
         self._values_of = operator.itemgetter(*self._engine_keys)
-        self._again: Callable[[], bool] | None = None    # see _steady_step
+        self._again: Callable[[], bool] | None = None    # see .steady
         super().__init__(params, defaults)
 
     # ---- what the engine reports ---------------------------------------------
@@ -235,34 +236,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             return
         self._sync_groups()
         self._engine.step()
-        self._again = self._steady_step()
-
-    def _steady_step(self) -> Callable[[], bool] | None:
-        """After a full step of a one-group optimizer with plain hyperparameter values:
-        a closure that repeats it while the torch side is unchanged (the group, its
-        tensors and values, so :meth:`_sync_groups` has nothing to do) through the
-        engine's own steady-state step (:mod:`odyssey_training.optimizers.steady`,
-        which checks the engine's side and re-points the gradients); False, having
-        written nothing, sends the step down the full path.  Right after a backward pass
-        every interpreter step costs cache misses: this takes a LeNet-5 step's
-        Python from about 50 to 30 µs."""
-        groups = self.param_groups
-        if len(groups) != 1 or self._synced[0].dynamic:
-            return None
-        group = groups[0]
-        tensors, values, values_of = group["params"], self._synced[0].values, self._values_of
-        expected, engine = list(tensors), self._engine
-
-        def again() -> bool:
-            if (len(groups) != 1 or groups[0] is not group or len(tensors) != len(expected)
-                    or values_of(group) != values):
-                return False
-            for tensor, seen in zip(tensors, expected):
-                if tensor is not seen:
-                    return False
-            engine_again = engine._again
-            return engine_again is not None and engine_again()
-        return again
+        self._again = steady_step(self)
 
     @torch.compiler.disable
     def _eager_update(self) -> None:

@@ -1,0 +1,54 @@
+"""The torch optimizer's steady-state step: a training loop's ``step()`` in one frame.
+
+A training loop calls ``step()`` with the same group, tensors and values each
+time, and new ``.grad`` tensors.  Right after a backward pass every interpreter
+step and every torch call costs cache misses, so this closure makes the checks
+of the full path (torch's group, its tensors and values unchanged since the
+engine's groups were synced from them) and then repeats the engine's last step
+through that step's own plans, while the engine's
+:class:`~odyssey_training.optimizers.steady.SteadyStep` is the one it was made
+from (the engine drops it before its records change).  The engine's groups
+belong to the torch optimizer, which writes them only while syncing, so the
+engine's own checks of them are not repeated here.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+__all__ = ["steady_step"]
+
+
+def steady_step(opt: Any) -> Callable[[], bool] | None:
+    """After a full step of the one-group torch optimizer ``opt`` with plain
+    values: a closure that repeats it (returning True) while nothing it was made
+    from changed, or returns False having written nothing (the full path then
+    runs); None when ``opt`` is not in that state."""
+    groups, engine = opt.param_groups, opt._engine
+    steady = engine._steady
+    if len(groups) != 1 or opt._synced[0].dynamic or steady is None:
+        return None
+    group = groups[0]
+    tensors, values, values_of = group["params"], opt._synced[0].values, opt._values_of
+    expected, is_ = list(tensors), operator.is_
+    count = len(expected)
+    skipped = [p.tensor for p in steady.skipped]
+    plans, hypers, threads = steady.plans, steady.hypers, steady.threads
+
+    def again() -> bool:
+        if (opt.param_groups is not groups or len(groups) != 1 or groups[0] is not group
+                or values_of(group) != values or engine._steady is not steady
+                or engine.num_threads != threads or len(tensors) != count
+                or not all(map(is_, tensors, expected))):
+            return False
+        for tensor in skipped:
+            if tensor.grad is not None:
+                return False
+        for plan in plans:
+            if not plan.refresh():
+                return False
+        for plan in plans:
+            plan.step(hypers, 1.0)
+        return True
+    return again

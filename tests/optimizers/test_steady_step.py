@@ -1,0 +1,87 @@
+"""The engine's steady-state step (optimizers/steady.py): a repeated step of one
+group takes the short path, and every change a user can make between steps
+sends it down the full path (counted through ``_prepare``), with the results of
+SGD with momentum written out in NumPy (torch's rule: buf = mu * buf + g, the
+first step's buf = g; p -= lr * buf)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+import odyssey_training as ot
+from odyssey_training.optimizers import SGD
+
+LR, MU = 0.1, 0.9
+
+
+class Reference:
+    """SGD with momentum, per array, from the published rule."""
+
+    def __init__(self):
+        self.bufs = {}
+
+    def step(self, key, p, g, lr):
+        buf = self.bufs.get(key)
+        buf = g.copy() if buf is None else MU * buf + g
+        self.bufs[key] = buf
+        return p - lr * buf
+
+
+def _changes(opt, params, step):
+    """Edits between steps that must send the step down the full path."""
+    if step == 3:
+        opt.param_groups[0]["lr"] = LR / 2                         # a new value
+    elif step == 5:
+        params[1].data = params[1].data.copy()                     # an array replaced
+    elif step == 7:
+        params[0].grad = None                                      # a param without gradient
+    elif step == 9:
+        opt.load_state_dict(copy.deepcopy(opt.state_dict()))       # state reloaded
+    elif step == 11:
+        opt.num_threads += 1                                       # another thread count
+    elif step == 13:
+        opt.param_groups[0]["params"][0] = params[0]               # the same param again
+    return step in (3, 5, 7, 8, 9, 11)                             # 8: the grad is back
+
+
+def test_the_steady_step_repeats_until_anything_changes():
+    rng = np.random.default_rng(0)
+    params = [ot.Parameter(rng.standard_normal(n).astype(np.float32)) for n in (6, 40, 3)]
+    expected = [p.data.astype(np.float64) for p in params]
+    opt, ref = SGD(params, lr=LR, momentum=MU), Reference()
+    full = []
+    prepare = opt._prepare
+    opt._prepare = lambda *a: (full.append(step), prepare(*a))[1]
+    lr = LR
+    for step in range(16):
+        for p in params:
+            p.grad = rng.standard_normal(p.data.shape).astype(np.float32)
+        changed = _changes(opt, params, step)
+        lr = opt.param_groups[0]["lr"]
+        before = len(full)
+        opt.step()
+        if step:
+            assert (len(full) > before) == changed, step
+        for k, p in enumerate(params):
+            if p.grad is not None:
+                expected[k] = ref.step(k, expected[k], p.grad.astype(np.float64), lr)
+        for p, e in zip(params, expected):
+            np.testing.assert_allclose(p.data, e, rtol=1e-5, atol=1e-6)
+    assert full == [0, 3, 5, 7, 8, 9, 11]
+
+
+def test_a_second_group_ends_the_steady_step():
+    params = [ot.Parameter(np.ones(4, np.float32))]
+    opt = SGD(params, lr=LR)
+    params[0].grad = np.ones(4, np.float32)
+    opt.step()
+    assert opt._steady is not None
+    extra = ot.Parameter(np.ones(3, np.float32))
+    opt.add_param_group({"params": [extra]})
+    assert opt._steady is None
+    extra.grad = np.full(3, 2.0, np.float32)
+    opt.step()
+    np.testing.assert_allclose(params[0].data, 1 - 2 * LR)
+    np.testing.assert_allclose(extra.data, 1 - 2 * LR)
