@@ -47,11 +47,13 @@ def steady_step(opt: Any) -> SteadyStep | None:
             or last.params is not groups[0]["params"]):
         return None
     group = groups[0]
-    params, members, skipped, plans = last.params, last.members, last.skipped, last.plans
-    fingerprint, values, threads = opt._fingerprint, settings.fingerprint, last.threads
-    hypers = settings.hypers
+    params = last.params
 
-    def run() -> bool:
+    # what run() reads is bound as default arguments (found in its frame), not closure
+    # cells (each a separate object to fetch after a backward pass has emptied the caches)
+    def run(opt=opt, groups=groups, group=group, params=params, members=last.members,
+            fingerprint=opt._fingerprint, values=settings.fingerprint, threads=last.threads,
+            skipped=last.skipped, plans=last.plans, hypers=settings.hypers) -> bool:
         if (len(groups) != 1 or groups[0] is not group or group["params"] is not params
                 or fingerprint(group) != values or opt.num_threads != threads
                 or params != members):
@@ -65,4 +67,4 @@ def steady_step(opt: Any) -> SteadyStep | None:
         for plan in plans:
             plan.step(hypers, 1.0)
         return True
-    return SteadyStep(run, plans, skipped, hypers, threads)
+    return SteadyStep(run, last.plans, last.skipped, settings.hypers, last.threads)

@@ -122,7 +122,10 @@ def _same(a, b):
      "not contiguous"),
     (lambda p: setattr(p, "data", p.data.double()), ValueError, "changed from torch.float32"),
     (lambda p: setattr(p, "data", p.data.t().contiguous().t()), ValueError, "not contiguous"),
-], ids=["strided-grad", "cast-param", "strided-param"])
+    (lambda p: setattr(p, "grad", torch.zeros(1, 1).expand(p.shape)), ValueError,
+     "not contiguous"),
+    (lambda p: p.grad.resize_(p.shape[0], p.shape[1] - 1), ValueError, "shape"),
+], ids=["strided-grad", "cast-param", "strided-param", "expanded-grad", "resized-grad"])
 def test_bad_tensors_at_step_change_nothing(spoil, error, words):
     model, data = mlp(1), Data(1)
     opt = ot_torch.AdamW(model.named_parameters(), lr=1e-2)
@@ -135,7 +138,7 @@ def test_bad_tensors_at_step_change_nothing(spoil, error, words):
     victim = model[4].weight
     before = _snapshot(model, opt)
     spoil(victim)
-    with pytest.raises(error, match=rf"'4.weight'.*{words}|{words}.*'4.weight'"):
+    with pytest.raises(error, match=rf"'?4.weight'?.*{words}|{words}.*'4.weight'"):
         opt.step()
     if victim.dtype == torch.float32:
         params, state = before

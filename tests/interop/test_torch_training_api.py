@@ -244,7 +244,11 @@ def _changes(model, opt, step):
         opt.param_groups = list(opt.param_groups)               # the groups list replaced
     elif step == 15 and hasattr(opt, "engine"):
         opt.engine.num_threads += 1                             # another thread count
-    return step in (5, 7, 9, 10, 11, 14, 15)                    # 10: the grad is back
+    elif step == 16:
+        opt.hook = opt.register_step_pre_hook(lambda *a: opt.hooked.append(step))
+    elif step == 17:
+        opt.hook.remove()                                       # no hook left to serve
+    return step in (5, 7, 9, 10, 11, 14, 15, 16)                # 10: the grad is back
 
 
 def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
@@ -254,7 +258,8 @@ def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
         if mine:        # the full path: sync the groups, then the engine's step
             update = opt._update
             opt._update = lambda: (full.append(step), update())[1]
-        for step in range(18):
+        opt.hooked = []
+        for step in range(19):
             opt.zero_grad()
             loss_of(model, data, step).backward()
             changed = _changes(model, opt, step)
@@ -263,7 +268,8 @@ def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
             if mine and step:
                 assert (len(full) > before) == changed, step
         runs.append(model)
-    assert full == [0, 5, 7, 9, 10, 11, 14, 15]
+        assert opt.hooked == [16]
+    assert full == [0, 5, 7, 9, 10, 11, 14, 15, 16]
     model, twin = runs
     assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
 

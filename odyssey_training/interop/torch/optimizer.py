@@ -204,13 +204,13 @@ class TorchOptimizer(torch.optim.Optimizer):
         returned.  Step hooks (the optimizer's and the global ones) and the
         profiler range run as torch.optim's: through torch's own wrapper, which
         is skipped when there are no hooks and no profiler to serve."""
+        again = self._again                 # step(): the common case, in one call
+        if again is not None and not args and not kwargs and again():
+            return None
         if (args or kwargs or self._optimizer_step_pre_hooks
                 or self._optimizer_step_post_hooks or _GLOBAL_HOOKS is None or _GLOBAL_HOOKS[0]
                 or _GLOBAL_HOOKS[1] or _profiler._is_profiler_enabled):
             return self._step_with_hooks(*args, **kwargs)
-        again = self._again                 # step(): the common case, in as few calls
-        if again is not None and not getattr(_compiler, "_is_compiling_flag", True) and again():
-            return None
         self._update()
         return None
 
@@ -236,7 +236,9 @@ class TorchOptimizer(torch.optim.Optimizer):
             return
         self._sync_groups()
         self._engine.step()
-        self._again = steady_step(self)
+        self._again = (steady_step(self, _GLOBAL_HOOKS, _profiler, _compiler)
+                       if _GLOBAL_HOOKS is not None and hasattr(_compiler, "_is_compiling_flag")
+                       else None)
 
     @torch.compiler.disable
     def _eager_update(self) -> None:

@@ -25,8 +25,8 @@ class TensorPlan(KernelPlan):
         super().__init__(*args, **kwargs)
         # the table's int64 words; a memoryview's item writes are the cheapest from Python
         self._table_words = memoryview(self.table).cast("B").cast("q")
-        # (tensor, its data address, first gradient word, rows, size, dtype, row bytes)
-        self._tensors = [(p.tensor, p.tensor.data_ptr(), word, rows, d.size,
+        # (tensor, its data address, first gradient word, rows, bytes, dtype, row bytes)
+        self._tensors = [(p.tensor, p.tensor.data_ptr(), word, rows, d.nbytes,
                           p.tensor.dtype, self._chunk * d.itemsize)
                          for p, d, _shape, word, rows in self._grads]
 
@@ -37,13 +37,15 @@ class TensorPlan(KernelPlan):
         shape against the parameter; dtype and size are checked again because a
         gradient's own ``.data``, ``set_`` or ``resize_`` can change them, and they
         are what keeps the kernel's reads in bounds.  Written for a step right after
-        a backward pass, when every extra call costs a few cache misses.)"""
+        a backward pass, when every extra call costs a few cache misses: the size is
+        read as ``nbytes``, a property, which then costs less than ``numel()``, a
+        method whose arguments torch parses.)"""
         words, width = self._table_words, self.kernel.row_width
         try:
-            for t, address, word, rows, size, dtype, row_bytes in self._tensors:
+            for t, address, word, rows, nbytes, dtype, row_bytes in self._tensors:
                 g = t.grad
                 if (g is None or t.data_ptr() != address or g.dtype is not dtype
-                        or g.numel() != size or not g.is_contiguous()):
+                        or g.nbytes != nbytes or not g.is_contiguous()):
                     return False
                 if rows == 1:
                     words[word] = g.data_ptr()
