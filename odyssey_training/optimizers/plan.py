@@ -11,7 +11,9 @@ share one scalar vector, so a step writes a single row of float64s.
 
 from __future__ import annotations
 
+import functools
 import struct
+from typing import Callable
 
 import cffi
 import numpy as np
@@ -109,6 +111,26 @@ class KernelPlan:
         except ValueError:      # not C-contiguous
             return False
         return True
+
+    def repeater(self, hypers: list[float]) -> Callable[[], None]:
+        """``step(hypers, 1.0)`` as a closure, for the steady-state step
+        (:mod:`.steady`), made right after a step with ``hypers``: for a shared
+        vector it writes the step count, first-step flag and scale and runs the
+        kernel, with everything it reads bound as default arguments."""
+        if not self.shared or hypers is not self._packed:
+            return functools.partial(self.step, hypers, 1.0)
+        call = (self._call_all if self._workers == 1
+                else functools.partial(run_calls, self._calls, self._workers))
+
+        def repeat(states=self.states, words=self._words, k=self._step_word, call=call) -> None:
+            step = states[0]["step"] + 1
+            words[k] = step
+            words[k + 1] = 0.0
+            words[k + 2] = 1.0
+            call()
+            for state in states:    # one new count for every tensor
+                state["step"] = step
+        return repeat
 
     def step(self, hypers: list[float], scale: float) -> None:
         """Write the scalar vector(s) ``[hypers, step, first_step, grad_scale]``, run

@@ -26,12 +26,13 @@ __all__ = ["SteadyStep", "steady_step"]
 class SteadyStep:
     """``run()`` repeats the last step and returns True, or returns False having
     run nothing (the full path then runs); ``plans`` are that step's kernel
-    plans, ``skipped`` its params without a gradient, ``hypers`` its values as
-    the kernels take them and ``threads`` its thread count."""
+    plans, ``repeats`` their steps again (:meth:`KernelPlan.repeater`, once
+    every plan is re-pointed), ``skipped`` its params without a gradient and
+    ``threads`` its thread count."""
     run: Callable[[], bool]
     plans: list
+    repeats: list
     skipped: list
-    hypers: list
     threads: int
 
 
@@ -48,12 +49,13 @@ def steady_step(opt: Any) -> SteadyStep | None:
         return None
     group = groups[0]
     params = last.params
+    repeats = [plan.repeater(settings.hypers) for plan in last.plans]
 
     # what run() reads is bound as default arguments (found in its frame), not closure
     # cells (each a separate object to fetch after a backward pass has emptied the caches)
     def run(opt=opt, groups=groups, group=group, params=params, members=last.members,
             fingerprint=opt._fingerprint, values=settings.fingerprint, threads=last.threads,
-            skipped=last.skipped, plans=last.plans, hypers=settings.hypers) -> bool:
+            skipped=last.skipped, plans=last.plans, repeats=repeats) -> bool:
         if (len(groups) != 1 or groups[0] is not group or group["params"] is not params
                 or fingerprint(group) != values or opt.num_threads != threads
                 or params != members):
@@ -64,7 +66,7 @@ def steady_step(opt: Any) -> SteadyStep | None:
         for plan in plans:
             if not plan.refresh():
                 return False
-        for plan in plans:
-            plan.step(hypers, 1.0)
+        for repeat in repeats:
+            repeat()
         return True
-    return SteadyStep(run, last.plans, last.skipped, settings.hypers, last.threads)
+    return SteadyStep(run, last.plans, repeats, last.skipped, last.threads)

@@ -45,7 +45,7 @@ def steady_step(opt: Any, hooks: tuple, profiler: Any, compiler: Any) -> Callabl
               engine=engine, steady=steady, threads=steady.threads, tensors=tensors,
               count=len(tensors), expected=list(tensors), is_=operator.is_,
               skipped=[p.tensor for p in steady.skipped], plans=steady.plans,
-              hypers=steady.hypers) -> bool:
+              repeats=steady.repeats) -> bool:
         if (pre or post or global_pre or global_post or profiler._is_profiler_enabled
                 or compiler._is_compiling_flag or opt.param_groups is not groups
                 or len(groups) != 1 or groups[0] is not group or values_of(group) != values
@@ -58,7 +58,7 @@ def steady_step(opt: Any, hooks: tuple, profiler: Any, compiler: Any) -> Callabl
         for plan in plans:
             if not plan.refresh():
                 return False
-        for plan in plans:
-            plan.step(hypers, 1.0)
+        for repeat in repeats:
+            repeat()
         return True
     return again
