@@ -17,6 +17,7 @@ here runs on the hot path but the call itself.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from typing import Callable
 
@@ -45,6 +46,16 @@ _function_new.restype = ctypes.py_object
 _function_new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
 _method: _MethodDef | None = None      # one definition for every row_call, never freed
 _lock = threading.Lock()
+
+
+def _fresh_lock() -> None:
+    """A forked child starts with an unheld lock (another thread of the parent may
+    have held it at the fork; that thread does not exist in the child)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock)
 
 
 def _definition() -> _MethodDef:
