@@ -53,7 +53,7 @@ class KernelClock:
                 if plan._workers != 1:
                     raise RuntimeError("bench.loop times one-thread kernel calls only")
                 self._wrapped.add(id(plan))
-                plan._call_all = self._timed(plan._call_all)
+                plan._run = self._timed(plan._run)
                 # the steady-state step bound the plain call: the next step rebinds it
                 optimizer._steady = None
 
@@ -146,7 +146,7 @@ def _kernel_seconds(loop, job) -> tuple[float, float]:
 
     opt = loop.optimizer
     plans = [plan for last in opt._last.values() for plan in last.plans]
-    calls = [plan._call_all for plan in plans]
+    calls = [plan._run for plan in plans]
 
     def optimizer_kernel() -> None:
         for call in calls:

@@ -72,11 +72,11 @@ class KernelPlan:
         self.dtype = params[0].data.dtype
         self._slots = pointer_slots(self.table)
         self._tasks, self._workers = plan_tasks(row_sizes, threads)
-        # builtin calls (odyssey_training.native): the whole table on this thread,
-        # and each task's rows for the thread pool
-        self._call_all = row_call(kernel.address, self.table, 0, len(rows))
-        self._calls = ([row_call(kernel.address, self.table, first, end)
-                        for first, end in self._tasks] if self._workers > 1 else [])
+        # one builtin call per task (odyssey_training.native); a single task is the
+        # whole table, run on the calling thread
+        calls = [row_call(kernel.address, self.table, first, end) for first, end in self._tasks]
+        self._run = (calls[0] if self._workers == 1
+                     else functools.partial(run_calls, calls, self._workers))
 
     def bind(self, kernel: Kernel, params: list, threads: int) -> bool:
         """Whether this plan can run ``params`` (the same kernel, thread count,
@@ -119,10 +119,9 @@ class KernelPlan:
         kernel, with everything it reads bound as default arguments."""
         if not self.shared or hypers is not self._packed:
             return functools.partial(self.step, hypers, 1.0)
-        call = (self._call_all if self._workers == 1
-                else functools.partial(run_calls, self._calls, self._workers))
 
-        def repeat(states=self.states, words=self._words, k=self._step_word, call=call) -> None:
+        def repeat(states=self.states, words=self._words, k=self._step_word,
+                   call=self._run) -> None:
             step = states[0]["step"] + 1
             words[k] = step
             words[k + 1] = 0.0
@@ -152,10 +151,7 @@ class KernelPlan:
             stride = self.scalars.strides[0]
             for t, (state, first) in enumerate(zip(self.states, self.first)):
                 self._pack(self.scalars, t * stride, *hypers, state["step"] + 1.0, first, scale)
-        if self._workers == 1:
-            self._call_all()
-        else:
-            run_calls(self._calls, self._workers)
+        self._run()
         if self.shared:   # one new count for every tensor
             for state in self.states:
                 state["step"] = step
