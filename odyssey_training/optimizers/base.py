@@ -14,6 +14,7 @@ from odyssey_codegen.api import Kernel, Spec, SpecProgram, Variant, compile_kern
 from ..clip import GradNormPlan
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
+from .buffers import aligned_copy, aligned_full
 from .hyper import (accepted_names, canonical_group, check_number, group_defaults,
                     hyper_values, strip_torch_options, validate_group)
 from .plan import KernelPlan
@@ -317,7 +318,7 @@ class Optimizer:
             if buf.name in names and buf.name not in state:
                 fill = 0.0 if buf.init in ("zeros", "grad") else (
                     values[buf.init] if buf.init in values else float(buf.init))
-                state[buf.name] = np.full(p.data.shape, fill, dtype=p.data.dtype)
+                state[buf.name] = aligned_full(p.data.shape, fill, p.data.dtype)
                 fresh |= buf.init == "grad"
         return fresh
 
@@ -384,7 +385,7 @@ class Optimizer:
                         raise ValueError(f"{name}.load_state_dict: {buf} of param {key} has "
                                          f"shape {arr.shape} dtype {arr.dtype}; the param has "
                                          f"{p.data.shape} {p.data.dtype}")
-                    restored[buf] = np.array(arr, dtype=p.data.dtype, order="C", copy=True)
+                    restored[buf] = aligned_copy(arr, p.data.dtype)
                 else:
                     raise ValueError(f"{name}.load_state_dict: unknown state entry {buf!r} "
                                      f"(expected step or {', '.join(sorted(known))})")
