@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import Callable
-
 import cffi
 import numpy as np
 
@@ -112,24 +110,21 @@ class KernelPlan:
             return False
         return True
 
-    def repeater(self, hypers: list[float]) -> Callable[[], None]:
-        """``step(hypers, 1.0)`` as a closure, for the steady-state step
-        (:mod:`.steady`), made right after a step with ``hypers``: for a shared
-        vector it writes the step count, first-step flag and scale and runs the
-        kernel, with everything it reads bound as default arguments."""
-        if not self.shared or hypers is not self._packed:
-            return functools.partial(self.step, hypers, 1.0)
+    def steady_record(self, hypers: list[float]) -> tuple:
+        """For the steady-state step (:mod:`.steady`), made right after a step with
+        ``hypers``: ``(states, words, k, run)``, from which that step repeats as
 
-        def repeat(states=self.states, words=self._words, k=self._step_word,
-                   call=self._run) -> None:
             step = states[0]["step"] + 1
-            words[k] = step
-            words[k + 1] = 0.0
-            words[k + 2] = 1.0
-            call()
-            for state in states:    # one new count for every tensor
-                state["step"] = step
-        return repeat
+            words[k], words[k + 1], words[k + 2] = step, 0.0, 1.0   # no first step, no scale
+            run()
+            for state in states: state["step"] = step
+
+        or, when the plan's tensors are at different steps (each has a scalar
+        vector of its own, rewritten every step), ``(None, None, 0, run)``
+        where ``run()`` is the whole step again."""
+        if not self.shared or hypers is not self._packed:
+            return None, None, 0, functools.partial(self.step, hypers, 1.0)
+        return self.states, self._words, self._step_word, self._run
 
     def step(self, hypers: list[float], scale: float) -> None:
         """Write the scalar vector(s) ``[hypers, step, first_step, grad_scale]``, run

@@ -26,12 +26,12 @@ __all__ = ["SteadyStep", "steady_step"]
 class SteadyStep:
     """``run()`` repeats the last step and returns True, or returns False having
     run nothing (the full path then runs); ``plans`` are that step's kernel
-    plans, ``repeats`` their steps again (:meth:`KernelPlan.repeater`, once
-    every plan is re-pointed), ``skipped`` its params without a gradient and
+    plans, ``repeats`` what repeats their steps once every plan is re-pointed
+    (:meth:`KernelPlan.steady_record`), ``skipped`` its params without a gradient and
     ``threads`` its thread count."""
     run: Callable[[], bool]
     plans: list
-    repeats: list
+    repeats: list[tuple]
     skipped: list
     threads: int
 
@@ -49,7 +49,7 @@ def steady_step(opt: Any) -> SteadyStep | None:
         return None
     group = groups[0]
     params = last.params
-    repeats = [plan.repeater(settings.hypers) for plan in last.plans]
+    repeats = [plan.steady_record(settings.hypers) for plan in last.plans]
 
     # what run() reads is bound as default arguments (found in its frame), not closure
     # cells (each a separate object to fetch after a backward pass has emptied the caches)
@@ -66,7 +66,18 @@ def steady_step(opt: Any) -> SteadyStep | None:
         for plan in plans:
             if not plan.refresh():
                 return False
-        for repeat in repeats:
-            repeat()
+        # each plan's step again (KernelPlan.steady_record), inline: a closure per
+        # plan would be one more cold frame after a backward pass
+        for states, words, k, plan_run in repeats:
+            if words is None:       # tensors at different steps: the plan's own step
+                plan_run()
+                continue
+            step = states[0]["step"] + 1
+            words[k] = step
+            words[k + 1] = 0.0
+            words[k + 2] = 1.0
+            plan_run()
+            for state in states:
+                state["step"] = step
         return True
     return SteadyStep(run, last.plans, repeats, last.skipped, last.threads)

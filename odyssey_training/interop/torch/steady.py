@@ -21,13 +21,15 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable
 
+from .plan import point_grads
+
 __all__ = ["steady_step"]
 
 
 def steady_step(opt: Any, hooks: tuple, profiler: Any, compiler: Any) -> Callable[[], bool] | None:
     """After a full step of the one-group torch optimizer ``opt`` with plain
     values: a closure that repeats it (returning True) while nothing it was made
-    from changed, or returns False having written nothing (the full path then
+    from changed, or returns False having updated nothing (the full path then
     runs); None when ``opt`` is not in that state.  ``hooks`` are torch's global
     step pre- and post-hook registries, ``profiler`` and ``compiler`` the modules
     whose ``_is_profiler_enabled`` and ``_is_compiling_flag`` say a step must go
@@ -44,7 +46,8 @@ def steady_step(opt: Any, hooks: tuple, profiler: Any, compiler: Any) -> Callabl
               groups=groups, group=group, values_of=opt._values_of, values=opt._synced[0].values,
               engine=engine, steady=steady, threads=steady.threads, tensors=tensors,
               count=len(tensors), expected=list(tensors), is_=operator.is_,
-              skipped=[p.tensor for p in steady.skipped], plans=steady.plans,
+              skipped=[p.tensor for p in steady.skipped], point=point_grads,
+              records=[r for plan in steady.plans for r in plan.grad_records],
               repeats=steady.repeats) -> bool:
         if (pre or post or global_pre or global_post or profiler._is_profiler_enabled
                 or compiler._is_compiling_flag or opt.param_groups is not groups
@@ -57,10 +60,18 @@ def steady_step(opt: Any, hooks: tuple, profiler: Any, compiler: Any) -> Callabl
         for tensor in skipped:
             if tensor.grad is not None:
                 return False
-        for plan in plans:
-            if not plan.refresh():
-                return False
-        for repeat in repeats:
-            repeat()
+        if not point(records):      # every plan's TensorPlan.refresh, in one call
+            return False
+        for states, words, k, run in repeats:
+            if words is None:       # tensors at different steps: the plan's own step
+                run()
+                continue
+            step = states[0]["step"] + 1
+            words[k] = step
+            words[k + 1] = 0.0
+            words[k + 2] = 1.0
+            run()
+            for state in states:
+                state["step"] = step
         return True
     return again
