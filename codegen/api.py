@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from . import cache, jit
 from .entry import ENTRY_SYMBOL, entry_ir
-from .expr import to_function
+from .expr import names_in, to_function
 from .ir import KernelIR, build_ir
 from .spec import Spec, SpecError, load_spec_file, load_spec_text, standard_spec_dir
 from .target import Target, default_target
@@ -203,6 +203,10 @@ class SpecProgram:
         self._user_flags = [(f.name, f.default) for f in spec.user_flags]
         self._derived = [(f.name, to_function(f.derived)) for f in spec.derived_flags]
         self._checks = [(c.message, to_function(c.expr)) for c in spec.checks]
+        #: the names (hyperparameters, flags) that derived flags and checks read: a
+        #: change to any other hyperparameter leaves the flags and the checks' verdicts
+        self.reads = frozenset().union(*(names_in(f.derived) for f in spec.derived_flags),
+                                       *(names_in(c.expr) for c in spec.checks))
 
     def flags(self, values: Mapping[str, object]) -> dict[str, bool]:
         """Flag values: user flags from ``values`` (or defaults), derived flags computed."""

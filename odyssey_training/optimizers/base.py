@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from odyssey_codegen.api import Kernel, Spec, SpecProgram, Variant, compile_kernel
+from odyssey_codegen.api import Spec, SpecProgram, Variant, compile_kernel
 from ..clip import GradNormPlan
 from ..parameter import Parameter, check_array
 from ..threads import default_threads
@@ -18,6 +18,7 @@ from .buffers import aligned_copy, aligned_full
 from .hyper import (accepted_names, canonical_group, check_number, group_defaults,
                     hyper_values, strip_torch_options, validate_group)
 from .plan import KernelPlan
+from .settings import Settings, revalued, settle
 from .steady import SteadyStep, steady_step
 
 __all__ = ["Optimizer"]
@@ -38,18 +39,6 @@ class _LastStep:
     live: dict
     plans: list
     skipped: list
-
-
-@dataclass
-class _Settings:
-    """A group's validated hyperparameters and chosen kernels, reused while the
-    group's values (``fingerprint``) do not change."""
-    fingerprint: tuple
-    flags: dict[str, bool]
-    hypers: list[float]
-    values: dict[str, float]
-    clip: float | None
-    kernels: dict[str, Kernel]
 
 
 class Optimizer:
@@ -99,7 +88,7 @@ class Optimizer:
         self.last_grad_norm: float | None = None
         self.skipped_steps = 0
         self._plans: dict[tuple[int, np.dtype], KernelPlan] = {}
-        self._settings: dict[int, _Settings] = {}
+        self._settings: dict[int, Settings] = {}
         self._norms: dict[int, GradNormPlan] = {}
         self._last: dict[int, _LastStep] = {}   # per group (see _prepare)
         self._steady: SteadyStep | None = None      # see optimizers.steady
@@ -230,7 +219,7 @@ class Optimizer:
         for a, g in zip(arrays, grads):
             known[id(a)].grad = g
 
-    def _prepare(self, index: int, group: dict[str, Any]) -> tuple[_Settings, dict, list | None]:
+    def _prepare(self, index: int, group: dict[str, Any]) -> tuple[Settings, dict, list | None]:
         """Validate a group and pick its tensors; writes nothing the user sees.
         Returns (settings, tensors by dtype, plans): ``plans`` are the last step's,
         ready to run, when the kernels, thread count, parameters, their arrays and
@@ -239,16 +228,7 @@ class Optimizer:
         fingerprint = self._fingerprint(group)   # the group's values, one C-level lookup
         settings = self._settings.get(index)
         if settings is None or settings.fingerprint != fingerprint:
-            values = validate_group(self.spec, group, type(self).__name__)
-            flags = self._check_variant(group, values)
-            clip = group["max_grad_norm"]
-            # new values with the same variant (a scheduler's lr) keep the kernels,
-            # so the last step's plans stay valid
-            kernels = (settings.kernels if settings is not None and settings.flags == flags
-                       and (settings.clip is None) == (clip is None) else {})
-            settings = _Settings(fingerprint, flags, list(values.values()), values,
-                                 clip, kernels)
-            self._settings[index] = settings
+            settings = self._settings[index] = settle(self, group, fingerprint, settings)
         params = group["params"]
         last = self._last.get(index)
         if (last is not None and last.params is params and params == last.members
@@ -269,7 +249,25 @@ class Optimizer:
                 live.setdefault(d.dtype, []).append(p)
         return settings, live, None
 
-    def _run(self, index: int, settings: _Settings, live: dict[np.dtype, list[Parameter]],
+    def _revalue(self, index: int, fingerprint: tuple) -> bool:
+        """Group ``index``'s values became ``fingerprint`` (its values in
+        :func:`~.hyper.group_defaults` order) since its last step, and nothing
+        else changed: when they keep its kernels and checks
+        (:func:`~.hyper.revalidate`, e.g. a scheduler's new lr), settle them and
+        give them to the last step's plans (True), so that step can repeat with
+        them; else change nothing (False: a full step follows).  A bad new value
+        raises as a full step would, before anything changes."""
+        last, settings = self._last.get(index), self._settings.get(index)
+        settings = None if last is None or settings is None else revalued(
+            self, fingerprint, settings)
+        if settings is None:
+            return False
+        self._settings[index] = settings
+        for plan in last.plans:
+            plan.repack(settings.hypers)
+        return True
+
+    def _run(self, index: int, settings: Settings, live: dict[np.dtype, list[Parameter]],
              plans: list | None) -> None:
         """Run the group's kernels: the given ``plans`` (see :meth:`_prepare`), or
         plans found or built for ``live`` and remembered for the next step."""

@@ -18,7 +18,8 @@ import numpy as np
 from odyssey_codegen.api import Spec
 
 __all__ = ["group_defaults", "canonical_group", "hyper_values", "check_number", "GROUP_EXTRAS",
-           "accepted_names", "TORCH_OPTIONS", "strip_torch_options"]
+           "accepted_names", "TORCH_OPTIONS", "strip_torch_options", "validate_group",
+           "revalidate"]
 
 #: per-group options every optimizer has besides its spec's hyperparameters
 GROUP_EXTRAS = {"max_grad_norm": None}
@@ -157,22 +158,73 @@ def validate_group(spec: Spec, group: Mapping[str, Any], owner: str) -> dict[str
     value}`` as floats (tuples unpacked)."""
     out = {}
     for name, h, tup, index in _layout(spec):
-        value = group[tup][index] if tup else group[name]
-        if type(value) is float and math.isfinite(value) and not h.violates(value):
-            out[name] = value           # the common case: a valid float, nothing to convert
-            continue
-        shown = f"{tup}[{index}] ({name})" if tup else name
-        number = check_number(f"{owner}: {shown}", value)
-        if h.violates(number):
-            raise ValueError(f"{owner}: invalid {shown}: {number!r} "
-                             f"(must be {h.constraint_text()})")
-        out[name] = number
+        out[name] = _hyper_value(h, group[tup][index] if tup else group[name], owner,
+                                 f"{tup}[{index}] ({name})" if tup else name)
     for f in spec.user_flags:
         _flag(group[f.name], owner, f.name)
     clip = group.get("max_grad_norm")
     if clip is not None and check_number(f"{owner}: max_grad_norm", clip) <= 0:
         raise ValueError(f"{owner}: invalid max_grad_norm: {clip!r} (must be > 0 or None)")
     return out
+
+
+def _hyper_value(h: Any, value: Any, owner: str, shown: str) -> float:
+    """One hyperparameter's value as a float within its constraint, else an error."""
+    if type(value) is float and math.isfinite(value) and not h.violates(value):
+        return value                    # the common case: a valid float, nothing to convert
+    number = check_number(f"{owner}: {shown}", value)
+    if h.violates(number):
+        raise ValueError(f"{owner}: invalid {shown}: {number!r} "
+                         f"(must be {h.constraint_text()})")
+    return number
+
+
+def revalidate(spec: Spec, reads: frozenset[str], old: tuple, new: tuple,
+               values: dict[str, float], owner: str) -> dict[str, float] | None:
+    """A group's validated ``values`` after its values went from ``old`` to ``new``
+    (both in :func:`group_defaults` order, as ``operator.itemgetter`` reads them),
+    when only hyperparameters that no derived flag or check reads (``reads``)
+    changed: each new value checked as :func:`validate_group` checks it (the same
+    errors), the rest kept.  None when a flag, ``max_grad_norm`` or a
+    hyperparameter in ``reads`` changed, or a changed value is not a plain
+    Python number (a tensor, say): the group is then validated in full.
+    A scheduler's new ``lr`` every step takes this path: the kernel variant, its
+    flags and the checks' verdicts cannot change with it."""
+    rows = _value_rows(spec, reads)
+    out = None
+    for position, (before, after) in enumerate(zip(old, new)):
+        if after is before or after == before:
+            continue
+        row = rows[position]
+        if row is None or not (type(after) in _PLAIN if not row[0][2] else (
+                type(after) is tuple and len(after) == len(row)
+                and all(type(v) in _PLAIN for v in after))):
+            return None
+        if out is None:
+            out = dict(values)
+        for name, h, tup, index in row:
+            out[name] = _hyper_value(h, after[index] if tup else after, owner,
+                                     f"{tup}[{index}] ({name})" if tup else name)
+    return out
+
+
+_PLAIN = (float, int)
+_value_rows_cache: dict[int, tuple[Spec, frozenset, tuple]] = {}
+
+
+def _value_rows(spec: Spec, reads: frozenset[str]) -> tuple:
+    """Per :func:`group_defaults` key: the :func:`_layout` rows of the hyperparameters
+    it holds (one, or a tuple's), or None for a flag, ``max_grad_norm`` or a key
+    holding a hyperparameter in ``reads``."""
+    entry = _value_rows_cache.get(id(spec))
+    if entry is None or entry[0] is not spec or entry[1] is not reads:
+        layout = _layout(spec)
+        rows = []
+        for key in group_defaults(spec):
+            held = tuple(r for r in layout if (r[2] or r[0]) == key)
+            rows.append(held if held and not any(r[0] in reads for r in held) else None)
+        entry = _value_rows_cache[id(spec)] = (spec, reads, tuple(rows))
+    return entry[2]
 
 
 def hyper_values(spec: Spec, group: Mapping[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ class KernelPlan:
         # the shared vector's last three words, written every step: [step, first, scale]
         self._words = memoryview(self.scalars).cast("B").cast("d")
         self._step_word = slots - 3
-        self._packed: list | None = None      # the hypers last packed (a group's list)
+        self._packed: list | None = None      # the hypers last packed or taken (a group's list)
         rows, sizes = [], []
         # where each tensor's gradient pointer goes: its first row's word, and how
         # many rows it has (usually one)
@@ -121,10 +121,23 @@ class KernelPlan:
 
         or, when the plan's tensors are at different steps (each has a scalar
         vector of its own, rewritten every step), ``(None, None, 0, run)``
-        where ``run()`` is the whole step again."""
+        where ``run()`` is the whole step again, with the hypers last packed."""
         if not self.shared or hypers is not self._packed:
-            return None, None, 0, functools.partial(self.step, hypers, 1.0)
+            return None, None, 0, self._step_again
         return self.states, self._words, self._step_word, self._run
+
+    def _step_again(self) -> None:
+        self.step(self._packed, 1.0)
+
+    def repack(self, hypers: list[float]) -> None:
+        """Take new hyperparameters for the next steps: written into the shared
+        scalar vector now (its step count, first-step flag and scale words are
+        each step's own), or into every tensor's vector at each step."""
+        if self.shared:
+            words = self._words
+            for i, value in enumerate(hypers):
+                words[i] = value
+        self._packed = hypers
 
     def step(self, hypers: list[float], scale: float) -> None:
         """Write the scalar vector(s) ``[hypers, step, first_step, grad_scale]``, run
@@ -146,6 +159,7 @@ class KernelPlan:
             stride = self.scalars.strides[0]
             for t, (state, first) in enumerate(zip(self.states, self.first)):
                 self._pack(self.scalars, t * stride, *hypers, state["step"] + 1.0, first, scale)
+            self._packed = hypers
         self._run()
         if self.shared:   # one new count for every tensor
             for state in self.states:

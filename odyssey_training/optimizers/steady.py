@@ -54,12 +54,14 @@ def steady_step(opt: Any) -> SteadyStep | None:
     # what run() reads is bound as default arguments (found in its frame), not closure
     # cells (each a separate object to fetch after a backward pass has emptied the caches)
     def run(opt=opt, groups=groups, group=group, params=params, members=last.members,
-            fingerprint=opt._fingerprint, values=settings.fingerprint, threads=last.threads,
+            fingerprint=opt._fingerprint, settled=opt._settings, threads=last.threads,
             skipped=last.skipped, plans=last.plans, repeats=repeats) -> bool:
         if (len(groups) != 1 or groups[0] is not group or group["params"] is not params
-                or fingerprint(group) != values or opt.num_threads != threads
-                or params != members):
+                or opt.num_threads != threads or params != members):
             return False
+        values = fingerprint(group)
+        if values != settled[0].fingerprint and not opt._revalue(0, values):
+            return False        # new values that need a full step (a scheduler's lr does not)
         for p in skipped:
             if p.grad is not None:
                 return False

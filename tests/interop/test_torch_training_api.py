@@ -228,10 +228,13 @@ def test_a_compiled_training_step_runs_our_step_eagerly():
 
 
 def _changes(model, opt, step):
-    """Edits between steps that the steady-state step must notice (the full path runs)."""
+    """Edits between steps that the steady-state step must notice: True for those
+    that need the full path (new values that keep the kernels do not)."""
     params = list(model.parameters())
     if step == 5:
-        opt.param_groups[0]["lr"] *= 0.5                       # a new value
+        opt.param_groups[0]["lr"] *= 0.5                       # a scheduler's new value
+    elif step == 6:
+        opt.param_groups[0]["betas"] = (0.8, 0.99)              # read by the kernel only
     elif step == 7:
         params[2].data = params[2].data.clone()                 # a tensor's memory moved
     elif step == 9:
@@ -248,7 +251,11 @@ def _changes(model, opt, step):
         opt.hook = opt.register_step_pre_hook(lambda *a: opt.hooked.append(step))
     elif step == 17:
         opt.hook.remove()                                       # no hook left to serve
-    return step in (5, 7, 9, 10, 11, 14, 15, 16)                # 10: the grad is back
+    elif step == 18:
+        opt.param_groups[0]["lr"] = torch.tensor(opt.param_groups[0]["lr"])   # the same value
+    elif step == 19:
+        opt.param_groups[0]["lr"].mul_(0.5)                     # a tensor value changed
+    return step in (7, 9, 10, 11, 14, 15, 16, 19, 20)           # 10: the grad is back
 
 
 def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
@@ -259,7 +266,7 @@ def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
             update = opt._update
             opt._update = lambda: (full.append(step), update())[1]
         opt.hooked = []
-        for step in range(19):
+        for step in range(21):
             opt.zero_grad()
             loss_of(model, data, step).backward()
             changed = _changes(model, opt, step)
@@ -269,8 +276,35 @@ def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
                 assert (len(full) > before) == changed, step
         runs.append(model)
         assert opt.hooked == [16]
-    assert full == [0, 5, 7, 9, 10, 11, 14, 15, 16]
+    assert full == [0, 7, 9, 10, 11, 14, 15, 16, 19, 20]        # 20: a tensor value again
     model, twin = runs
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
+
+
+@pytest.mark.parametrize("key,bad", [("lr", -0.5), ("weight_decay", float("inf")),
+                                     ("betas", (0.9, 1.5))])
+def test_a_bad_new_value_on_the_steady_path_raises_before_any_write(key, bad):
+    (model, opt), (twin, theirs) = _pair("AdamW", lr=1e-2)
+    data = Data(9)
+    for step in range(3):
+        for m, o in ((model, opt), (twin, theirs)):
+            train_step(m, o, data, step)
+    assert opt._again is not None
+    opt.zero_grad()
+    loss_of(model, data, 3).backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    moments = [opt.state[p]["exp_avg"].clone() for p in model.parameters()]
+    good, opt.param_groups[0][key] = opt.param_groups[0][key], bad
+    with pytest.raises(ValueError, match=key if key != "betas" else "beta2"):
+        opt.step()
+    for p, b, m in zip(model.parameters(), before, moments):
+        assert torch.equal(p, b) and torch.equal(opt.state[p]["exp_avg"], m)
+    opt.param_groups[0][key] = good
+    opt.step()                                          # and on from there, as torch's
+    train_step(twin, theirs, data, 3)
+    for step in range(4, 7):
+        for m, o in ((model, opt), (twin, theirs)):
+            train_step(m, o, data, step)
     assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
 
 

@@ -1,14 +1,16 @@
 """The engine's steady-state step (optimizers/steady.py): a repeated step of one
-group takes the short path, and every change a user can make between steps
-sends it down the full path (counted through ``_prepare``), with the results of
-SGD with momentum written out in NumPy (torch's rule: buf = mu * buf + g, the
-first step's buf = g; p -= lr * buf)."""
+group takes the short path, new values that keep the kernels (lr, weight decay)
+are taken on it, and every other change a user can make between steps sends it
+down the full path (counted through ``_prepare``), with the results of SGD with
+momentum written out in NumPy (torch's rule: g += wd * p; buf = mu * buf +
+(1 - dampening) * g, the first step's buf = g; p -= lr * buf)."""
 
 from __future__ import annotations
 
 import copy
 
 import numpy as np
+import pytest
 
 import odyssey_training as ot
 from odyssey_training.optimizers import SGD
@@ -22,19 +24,25 @@ class Reference:
     def __init__(self):
         self.bufs = {}
 
-    def step(self, key, p, g, lr):
+    def step(self, key, p, g, group):
+        g = g + group["weight_decay"] * p
         buf = self.bufs.get(key)
-        buf = g.copy() if buf is None else MU * buf + g
+        buf = g.copy() if buf is None else MU * buf + (1 - group["dampening"]) * g
         self.bufs[key] = buf
-        return p - lr * buf
+        return p - group["lr"] * buf
 
 
 def _changes(opt, params, step):
-    """Edits between steps that must send the step down the full path."""
+    """Edits between steps; True for those that must send the step down the full path."""
+    group = opt.param_groups[0]
     if step == 3:
-        opt.param_groups[0]["lr"] = LR / 2                         # a new value
+        group["lr"] = LR / 2                                       # a scheduler's new lr
+    elif step == 4:
+        group["weight_decay"] = 0.01                               # read by the kernel only
     elif step == 5:
         params[1].data = params[1].data.copy()                     # an array replaced
+    elif step == 6:
+        group["dampening"] = 0.1                                   # read by a spec check
     elif step == 7:
         params[0].grad = None                                      # a param without gradient
     elif step == 9:
@@ -42,8 +50,10 @@ def _changes(opt, params, step):
     elif step == 11:
         opt.num_threads += 1                                       # another thread count
     elif step == 13:
-        opt.param_groups[0]["params"][0] = params[0]               # the same param again
-    return step in (3, 5, 7, 8, 9, 11)                             # 8: the grad is back
+        group["params"][0] = params[0]                             # the same param again
+    elif step == 14:
+        group["lr"], group["weight_decay"] = LR / 4, 0.0           # two new values at once
+    return step in (5, 6, 7, 8, 9, 11)                             # 8: the grad is back
 
 
 def test_the_steady_step_repeats_until_anything_changes():
@@ -54,22 +64,41 @@ def test_the_steady_step_repeats_until_anything_changes():
     full = []
     prepare = opt._prepare
     opt._prepare = lambda *a: (full.append(step), prepare(*a))[1]
-    lr = LR
-    for step in range(16):
+    for step in range(17):
         for p in params:
             p.grad = rng.standard_normal(p.data.shape).astype(np.float32)
         changed = _changes(opt, params, step)
-        lr = opt.param_groups[0]["lr"]
+        group = dict(opt.param_groups[0])
         before = len(full)
         opt.step()
         if step:
             assert (len(full) > before) == changed, step
         for k, p in enumerate(params):
             if p.grad is not None:
-                expected[k] = ref.step(k, expected[k], p.grad.astype(np.float64), lr)
+                expected[k] = ref.step(k, expected[k], p.grad.astype(np.float64), group)
         for p, e in zip(params, expected):
             np.testing.assert_allclose(p.data, e, rtol=1e-5, atol=1e-6)
-    assert full == [0, 3, 5, 7, 8, 9, 11]
+    assert full == [0, 5, 6, 7, 8, 9, 11]
+
+
+@pytest.mark.parametrize("key,bad", [("lr", -1.0), ("weight_decay", float("nan")),
+                                     ("lr", "fast")])
+def test_a_bad_new_value_on_the_steady_path_raises_before_any_write(key, bad):
+    params = [ot.Parameter(np.ones(5, np.float32))]
+    opt = SGD(params, lr=LR, momentum=MU)
+    for _ in range(2):
+        params[0].grad = np.ones(5, np.float32)
+        opt.step()
+    assert opt._steady is not None
+    data, buf = params[0].data.copy(), opt.state[params[0]]["momentum_buffer"].copy()
+    opt.param_groups[0][key] = bad
+    with pytest.raises((ValueError, TypeError), match=key):
+        opt.step()
+    np.testing.assert_array_equal(params[0].data, data)
+    np.testing.assert_array_equal(opt.state[params[0]]["momentum_buffer"], buf)
+    opt.param_groups[0][key] = LR if key == "lr" else 0.0
+    opt.step()                                                     # and steps on from there
+    np.testing.assert_allclose(params[0].data, data - LR * (MU * buf + 1.0))
 
 
 def test_a_second_group_ends_the_steady_step():

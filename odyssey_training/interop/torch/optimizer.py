@@ -56,6 +56,12 @@ _GLOBAL_HOOKS = ((_torch_optimizer._global_optimizer_pre_hooks,
 IMPLEMENTATION_OPTIONS = ("foreach", "fused")
 
 
+def _holds_tensor(values: tuple) -> bool:
+    """Whether a group's values hold a tensor (torch allows one for ``lr`` and ``betas``)."""
+    return any(isinstance(v, torch.Tensor) or (
+        isinstance(v, tuple) and any(isinstance(x, torch.Tensor) for x in v)) for v in values)
+
+
 class _GroupSync:
     """What the engine's copy of one torch param group was last built from."""
     __slots__ = ("tensors", "values", "dynamic")
@@ -192,9 +198,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             if seen.dynamic or values != seen.values:
                 engine_group.update(zip(self._engine_keys, map(plain, values)))
                 seen.values = values
-                seen.dynamic = any(isinstance(v, torch.Tensor) or (
-                    isinstance(v, tuple) and any(isinstance(x, torch.Tensor) for x in v))
-                    for v in values)
+                seen.dynamic = _holds_tensor(values)
 
     # ---- step -------------------------------------------------------------------
     def step(self, *args: Any, **kwargs: Any) -> Any:

@@ -43,7 +43,8 @@ def steady_step(opt: Any, hooks: tuple, profiler: Any, compiler: Any) -> Callabl
 
     def again(opt=opt, pre=opt._optimizer_step_pre_hooks, post=opt._optimizer_step_post_hooks,
               global_pre=hooks[0], global_post=hooks[1], profiler=profiler, compiler=compiler,
-              groups=groups, group=group, values_of=opt._values_of, values=opt._synced[0].values,
+              groups=groups, group=group, values_of=opt._values_of, synced=opt._synced[0],
+              mirror=engine.param_groups[0], keys=opt._engine_keys,
               engine=engine, steady=steady, threads=steady.threads, tensors=tensors,
               count=len(tensors), expected=list(tensors), is_=operator.is_,
               skipped=[p.tensor for p in steady.skipped], point=point_grads,
@@ -51,10 +52,16 @@ def steady_step(opt: Any, hooks: tuple, profiler: Any, compiler: Any) -> Callabl
               repeats=steady.repeats) -> bool:
         if (pre or post or global_pre or global_post or profiler._is_profiler_enabled
                 or compiler._is_compiling_flag or opt.param_groups is not groups
-                or len(groups) != 1 or groups[0] is not group or values_of(group) != values
+                or len(groups) != 1 or groups[0] is not group
                 or engine._steady is not steady or engine.num_threads != threads
                 or len(tensors) != count or not all(map(is_, tensors, expected))):
             return False
+        values = values_of(group)
+        if values != synced.values:         # e.g. a scheduler's lr: taken here when the
+            if not engine._revalue(0, values):  # engine keeps its kernels (plain numbers)
+                return False
+            mirror.update(zip(keys, values))    # the engine's group, as _sync_groups writes it
+            synced.values = values
         # the same tail as the engine's SteadyStep.run: calling that instead would
         # re-check the engine's own groups and cost one more frame on the hot path
         for tensor in skipped:
