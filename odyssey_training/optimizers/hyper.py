@@ -205,7 +205,7 @@ def revalidate(spec: Spec, reads: frozenset[str], old: tuple, new: tuple,
         for name, h, tup, index in row:
             out[name] = _hyper_value(h, after[index] if tup else after, owner,
                                      f"{tup}[{index}] ({name})" if tup else name)
-    return out
+    return dict(values) if out is None else out
 
 
 _PLAIN = (float, int)
