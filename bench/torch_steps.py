@@ -10,7 +10,7 @@ they differ only in the optimizer:
 * ``roofline``      -- ours running the same-traffic kernel (bench/roofline.py: the
   optimizer's loads and stores, no arithmetic), through the same torch interop
 
-Three kinds of case (:func:`build`):
+Four kinds of case (:func:`build`):
 
 * ``gpt2`` step: the optimizer step alone on GPT-2-small-shaped torch parameters
   whose ``.grad`` are fixed N(0, 1e-3) tensors (shared by all contenders, never
@@ -19,6 +19,9 @@ Three kinds of case (:func:`build`):
   from a real backward pass: before each timed step (untimed) ``zero_grad()``,
   forward, cross-entropy and backward on the next batch of digits, so every
   step gets new ``.grad`` tensors, as in training;
+* ``lenet_sched`` step: as ``lenet``, with torch's ``CosineAnnealingLR`` stepped
+  (untimed) before each forward pass, so every step brings a new lr, as a per-batch
+  schedule (warmup, cosine, one-cycle) does;
 * ``lenet`` e2e: the whole training step timed: ``zero_grad()``, forward, loss,
   backward, ``step()`` on the next batch of digits.
 """
@@ -44,6 +47,8 @@ CONTENDERS = ["ours", *VARIANTS]
 #: LeNet-5 batch size (digits upsampled to 32x32)
 BATCH = 64
 SCRATCH_BYTES = 8 << 20
+#: the cosine schedule's length in the lenet_sched case (longer than any run)
+SCHEDULE_STEPS = 100_000
 
 
 @dataclass
@@ -97,14 +102,18 @@ def _gpt2_step(contender: str, name: str, threads: int, grads: list) -> Contende
 
 
 def _lenet(contender: str, name: str, threads: int, module, batches: list,
-           whole_step: bool) -> Contender:
+           whole_step: bool, scheduled: bool = False) -> Contender:
     import torch
     model = copy.deepcopy(module)
     opt = _optimizer(contender, name, list(model.parameters()), threads)
     turn = itertools.cycle(batches)
     loss_fn = torch.nn.functional.cross_entropy
+    # a per-batch schedule: after each step the loop moves the lr (untimed)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=SCHEDULE_STEPS).step
+                if scheduled else lambda: None)
 
     def forward_backward() -> None:
+        schedule()
         x, y = next(turn)
         opt.zero_grad()
         loss_fn(model(x), y).backward()
@@ -118,13 +127,14 @@ def _lenet(contender: str, name: str, threads: int, module, batches: list,
 
 
 def build(kind: str, contender: str, name: str, threads: int, **inputs) -> Contender:
-    """A warmed-up contender: ``kind`` is ``"gpt2"`` (``grads=``), ``"lenet"`` or
+    """A warmed-up contender: ``kind`` is ``"gpt2"`` (``grads=``), ``"lenet"``,
+    ``"lenet_sched"`` (the lr moved by a scheduler before every step) or
     ``"lenet_e2e"`` (``module=``, ``batches=``)."""
     if kind == "gpt2":
         c = _gpt2_step(contender, name, threads, inputs["grads"])
     else:
         c = _lenet(contender, name, threads, inputs["module"], inputs["batches"],
-                   whole_step=kind == "lenet_e2e")
+                   whole_step=kind == "lenet_e2e", scheduled=kind == "lenet_sched")
     for _ in range(3):
         c.prepare()
         c.step()

@@ -18,7 +18,8 @@ def test_a_few_rounds_of_each_case_produce_the_report(tmp_path):
     lenet = torch_interop._inputs("lenet", seed=0)
     tiny_gpt = {"grads": [torch.randn(8, 8) * 1e-3, torch.randn(70_000) * 1e-3]}
     cases = [torch_interop.run_case(kind, "adamw", 1, inputs, (2, 2, 0.0), rng)
-             for kind, inputs in (("gpt2", tiny_gpt), ("lenet", lenet), ("lenet_e2e", lenet))]
+             for kind, inputs in (("gpt2", tiny_gpt), ("lenet", lenet), ("lenet_sched", lenet),
+                                  ("lenet_e2e", lenet))]
     torch.set_num_threads(threads)
     for case in cases:
         assert set(case["median_s"]) >= {"ours", "torch_fused", "torch_forloop", "torch_foreach"}
@@ -39,6 +40,14 @@ def test_a_few_rounds_of_each_case_produce_the_report(tmp_path):
     report.write_results(results, tmp_path / "r.json", block, md, torch_interop.BEGIN,
                          torch_interop.END)     # replaced, once
     assert md.read_text() == text
+    scheduled = torch_steps.build("lenet_sched", "ours", "sgd_momentum", 1, **lenet)
+    opt = scheduled.keep[1]
+    lrs = []
+    for _ in range(3):
+        scheduled.prepare()
+        lrs.append(opt.param_groups[0]["lr"])
+        scheduled.step()
+    assert lrs[0] > lrs[1] > lrs[2]                     # a new lr before every step
     batches = torch_steps.digits_batches()
     assert len(batches) > 10 and all(x.shape == (torch_steps.BATCH, 1, 32, 32) and
                                      y.shape == (torch_steps.BATCH,) for x, y in batches)
