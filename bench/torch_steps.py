@@ -109,11 +109,13 @@ def _lenet(contender: str, name: str, threads: int, module, batches: list,
     turn = itertools.cycle(batches)
     loss_fn = torch.nn.functional.cross_entropy
     # a per-batch schedule: after each step the loop moves the lr (untimed)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=SCHEDULE_STEPS).step
-                if scheduled else lambda: None)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=SCHEDULE_STEPS)
+                 if scheduled else None)
+    prepared = itertools.count()
 
     def forward_backward() -> None:
-        schedule()
+        if scheduler is not None and next(prepared):      # not before the first step
+            scheduler.step()
         x, y = next(turn)
         opt.zero_grad()
         loss_fn(model(x), y).backward()
