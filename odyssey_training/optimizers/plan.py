@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import struct
+
 import cffi
 import numpy as np
 
