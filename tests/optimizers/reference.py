@@ -26,6 +26,7 @@ generation and the comparison helper.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Callable
 
 import numpy as np
@@ -186,13 +187,50 @@ def _rmsprop(p, g, st, h):
     else:
         avg = np.sqrt(sq)
     avg = avg + dt(h["eps"])
+    # centered: sq - ga*ga cancels when the gradient varies little against its mean, and
+    # an equally valid evaluation (an FMA for ga*ga) differs by rounding of sq and ga*ga
+    noise = _centered_noise(g, sq, ga, avg) if h["centered"] else None
     if h["momentum"] > 0:
         buf = st["momentum_buffer"]
         buf[...] = buf * dt(h["momentum"]) + dt(1) * g / avg
         p[...] = p + dt(-h["lr"]) * buf
-    else:
-        p[...] = p + dt(-h["lr"]) * g / avg
-    return None
+        if noise is None:
+            return None
+        held = _BUFFER_SLACK.get(id(buf))
+        before = held[1] if held is not None and held[0]() is buf else 0.0
+        carried = h["momentum"] * before + noise
+        _BUFFER_SLACK[id(buf)] = (weakref.ref(buf), carried)
+        return h["lr"] * carried
+    p[...] = p + dt(-h["lr"]) * g / avg
+    return None if noise is None else h["lr"] * noise
+
+
+#: id(momentum buffer) -> (weakref to it, the disagreement rounding may have built up
+#: in it): see :func:`buffer_slack`
+_BUFFER_SLACK: dict[int, tuple] = {}
+
+
+def _centered_noise(g, sq, ga, avg) -> np.ndarray:
+    """How far ``g / avg`` may legitimately differ in centered RMSprop: the
+    difference ``sq - ga*ga`` is known to a few ulps of its operands (4 here), which
+    is a large relative error when they nearly cancel; first order in ``avg``,
+    doubled for safety."""
+    eps = float(np.finfo(sq.dtype).eps)
+    sq64, ga64 = sq.astype(np.float64), ga.astype(np.float64)
+    err = 4 * eps * (np.abs(sq64) + ga64 * ga64)
+    d = np.maximum(sq64 - ga64 * ga64, 0.0)
+    root = np.sqrt(d)
+    d_avg = np.where(root * root > err, err / (2 * np.maximum(root, 1e-300)), np.sqrt(err))
+    a = avg.astype(np.float64)
+    return 2 * np.abs(g.astype(np.float64)) * d_avg / np.maximum(a * (a - np.minimum(d_avg, a / 2)),
+                                                                   1e-300)
+
+
+def buffer_slack(buffer: np.ndarray) -> np.ndarray | None:
+    """The absolute disagreement rounding may have built up in a reference state
+    buffer (centered RMSprop's momentum buffer), or None."""
+    held = _BUFFER_SLACK.get(id(buffer))
+    return held[1] if held is not None and held[0]() is buffer else None
 
 
 def _adagrad(p, g, st, h):

@@ -23,6 +23,7 @@ import odyssey_training as ot
 from odyssey_training.optimizers import SGD, Adagrad, Adam, AdamW, Lion, Optimizer, RMSprop
 
 from .reference import (
+    buffer_slack,
     CASES,
     DEFAULTS,
     SMALL_SIZES,
@@ -100,6 +101,11 @@ class Run:
         self.sources = [GradSource(seed + 7 * g + 1, shapes, dtype, grad_scale)
                         for g, shapes in enumerate(group_shapes)]
         self.scales = ScaleTracker()
+        index = 0
+        for ps, _ in self.ref.groups:       # a parameter's scale starts at its first value:
+            for p in ps:                     # a step may cancel most of it (p - lr*sign)
+                self.scales.update(("p", index), p)
+                index += 1
         if style == "parameter":
             self.params = [[ot.Parameter(a) for a in arrays] for arrays in self.arrays]
             if group_dicts:
@@ -188,6 +194,7 @@ class Run:
                 f"{context}: state[{i}] buffers {sorted(got_buffers)}, torch names {sorted(set(want) - {'step'})}")
             for key in got_buffers:
                 assert_close(got[key], want[key], self.dtype, self.scales.get((key, i)),
+                             slack=buffer_slack(want[key]),
                              what=f"{context}: state[{i}][{key!r}]")
             if has_step(name):
                 assert "step" in got, f"{context}: state[{i}] has no 'step'"
