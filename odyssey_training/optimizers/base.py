@@ -243,8 +243,9 @@ class Optimizer:
             if g is None:
                 continue
             d = p.data
-            check_array(d, f"param {p.name or i}", writable=True)
-            _check_grad(d, g, f"grad of param {p.name or i}")
+            label = f"param {p.name!r}" if p.name else f"param {i}"
+            check_array(d, label, writable=True)
+            _check_grad(d, g, f"grad of {label}")
             if d.size:
                 live.setdefault(d.dtype, []).append(p)
         return settings, live, None

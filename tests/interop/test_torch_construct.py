@@ -138,7 +138,7 @@ def test_bad_tensors_at_step_change_nothing(spoil, error, words):
     victim = model[4].weight
     before = _snapshot(model, opt)
     spoil(victim)
-    with pytest.raises(error, match=rf"'?4.weight'?.*{words}|{words}.*'4.weight'"):
+    with pytest.raises(error, match=rf"'4.weight'.*{words}|{words}.*'4.weight'"):
         opt.step()
     if victim.dtype == torch.float32:
         params, state = before
