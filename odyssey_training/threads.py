@@ -1,10 +1,11 @@
 """Work splitting for native kernels over a persistent thread pool.
 
-Kernels release the GIL (cffi calls and :mod:`odyssey_training.native`'s do), so Python threads run them in
-parallel.  The rows of a pointer table (tensors cut at cache-line-aligned
-offsets into rows of at most :data:`CHUNK` elements) are grouped into
-contiguous tasks of about equal element counts, :data:`TASKS_PER_THREAD` per
-thread, which the calling thread and the pool's threads take on demand.
+Kernels release the GIL (cffi calls and :mod:`odyssey_training.native`'s do), so
+Python threads run them in parallel.  The rows of a pointer table (tensors cut
+at cache-line-aligned offsets into rows of at most :data:`CHUNK` elements) are
+grouped into contiguous tasks of about equal element counts,
+:data:`TASKS_PER_THREAD` per thread, which the calling thread and the pool's
+threads take on demand.
 Thread count: ``ODYSSEY_NUM_THREADS``, else the cores this process may use.
 
 Fork safety: a forked child (``os.fork``, ``multiprocessing``'s "fork" start method,

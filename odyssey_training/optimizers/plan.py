@@ -144,18 +144,17 @@ class KernelPlan:
         """Write the scalar vector(s) ``[hypers, step, first_step, grad_scale]``, run
         the kernel over every row, advance each tensor's step.  Written for a step
         whose caches a forward/backward pass has just emptied: the shared vector
-        rewrites its hyperparameters only when the group's values changed (a new
-        list), and plain loops touch less interpreter code than C-level tricks."""
+        rewrites its hyperparameters (:meth:`repack`) only when the group's values
+        changed (a new list), and plain loops touch less interpreter code than
+        C-level tricks."""
         if self.shared:
             step = self.states[0]["step"] + 1
             if hypers is not self._packed:
-                self._pack(self.scalars, 0, *hypers, step, self.first[0], scale)
-                self._packed = hypers
-            else:
-                words, k = self._words, self._step_word
-                words[k] = step
-                words[k + 1] = self.first[0]
-                words[k + 2] = scale
+                self.repack(hypers)
+            words, k = self._words, self._step_word
+            words[k] = step
+            words[k + 1] = self.first[0]
+            words[k + 2] = scale
         else:
             stride = self.scalars.strides[0]
             for t, (state, first) in enumerate(zip(self.states, self.first)):
