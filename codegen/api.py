@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from . import cache, jit
 from .entry import ENTRY_SYMBOL, entry_ir
+from .steady_entry import (HEADER_WORDS, NAMES, SECTIONS, STEADY_SYMBOL, entry_words,
+                           steady_entry_ir)
 from .expr import names_in, to_function
 from .ir import KernelIR, build_ir
 from .spec import Spec, SpecError, load_spec_file, load_spec_text, standard_spec_dir
@@ -30,7 +32,8 @@ SUMSQ_IDENT = "builtin sumsq: out[row] = sum(x**2), float64 accumulation"
 __all__ = ["Kernel", "compile_kernel", "kernel_llvm_ir", "kernel_assembly", "kernel_variant",
            "tune_job_for", "SpecProgram", "compile_sumsq", "sumsq_variant", "sumsq_job", "load_object", "memoized", "Spec",
            "SpecError", "load_spec_file", "load_spec_text", "standard_spec_dir", "Target", "Variant",
-           "default_target", "STATS", "origin_counts", "compile_entry"]
+           "default_target", "STATS", "origin_counts", "compile_entry", "STEADY_LAYOUT",
+           "entry_words"]
 
 STATS = jit.STATS
 _memo: dict[tuple, object] = {}
@@ -258,13 +261,22 @@ def compile_sumsq(dtype: str, *, width: int | None = None, target: Target | None
     return kernel if kernel.why == why else dataclasses.replace(kernel, why=why)
 
 
-def compile_entry(target: Target | None = None) -> int:
-    """Address of the CPython entry point for kernel calls (see :mod:`.entry`),
-    compiled for ``target`` (default: this machine, where it runs)."""
+#: the CPython entry points, by name: (symbol, IR)
+_ENTRIES = {"row_call": (ENTRY_SYMBOL, entry_ir), "steady_call": (STEADY_SYMBOL, steady_entry_ir)}
+#: the layout of a ``steady_call`` record (see :mod:`.steady_entry`)
+STEADY_LAYOUT = {"sections": SECTIONS, "names": NAMES, "header_words": HEADER_WORDS}
+
+
+def compile_entry(target: Target | None = None, name: str = "row_call") -> int:
+    """Address of the CPython entry point ``name`` (``"row_call"``, a kernel call, see
+    :mod:`.entry`; ``"steady_call"``, a steady-state step, see
+    :mod:`.steady_entry`), compiled for ``target`` (default: this machine, where it runs)."""
     target = target or default_target()
+    symbol, render = _ENTRIES[name]
 
     def build() -> int:
-        digest = hashlib.sha256(f"{entry_ir()}\n{target.key()}".encode()).hexdigest()
-        return load_object(digest, ENTRY_SYMBOL, entry_ir, target)
+        text = render()
+        digest = hashlib.sha256(f"{text}\n{target.key()}".encode()).hexdigest()
+        return load_object(digest, symbol, lambda: text, target)
 
-    return memoized(("entry", target), build)
+    return memoized(("entry", name, target), build)

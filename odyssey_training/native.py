@@ -1,4 +1,8 @@
-"""``row_call``: a kernel call over a fixed range of table rows, as a builtin function.
+"""Builtin functions whose C code is a JIT-compiled CPython entry of :mod:`odyssey_codegen`.
+
+* ``row_call``: a kernel call over a fixed range of table rows;
+* ``steady_call``: a wrapper's steady-state step, from a program of checks,
+  gradient re-pointing and kernel runs (:mod:`odyssey_codegen.steady_entry`).
 
 ``row_call(kernel, table, first, end)()`` runs ``kernel(table, first, end)`` with
 the GIL released, like a cffi call, but through a ``METH_NOARGS`` builtin
@@ -8,8 +12,9 @@ argument conversion.  Measured right after a LeNet-5 backward pass (Sapphire
 Rapids, bench/RESULTS.md): a call over zero rows costs about 3 µs this way and
 10 µs through cffi, because libffi's and cffi's own code has left the caches.
 
-The builtin function holds its call record (four int64 words: kernel, table
-address, first row, end row) and the table, so they live as long as it does.
+The builtin function holds its record (for ``row_call`` four int64 words kernel, table
+address, first row, end row) and what the record points into (the table; for
+``steady_call`` every object it names), so they live as long as it does.
 The function objects are made once per plan, with ``ctypes.pythonapi``; nothing
 here runs on the hot path but the call itself.
 """
@@ -17,17 +22,19 @@ here runs on the hot path but the call itself.
 from __future__ import annotations
 
 import ctypes
+import operator
 import os
+import sys
 import threading
 from typing import Callable
 
 import numpy as np
 
-from odyssey_codegen.api import compile_entry
+from odyssey_codegen.api import STEADY_LAYOUT, compile_entry, entry_words
 
 from .threads import address
 
-__all__ = ["row_call"]
+__all__ = ["row_call", "steady_call"]
 
 _METH_NOARGS = 0x0004
 
@@ -44,7 +51,7 @@ _capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
 _function_new = ctypes.pythonapi.PyCFunction_NewEx
 _function_new.restype = ctypes.py_object
 _function_new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-_method: _MethodDef | None = None      # one definition for every row_call, never freed
+_methods: dict[str, _MethodDef] = {}   # one definition per entry, never freed
 _lock = threading.Lock()
 
 
@@ -58,13 +65,23 @@ def _fresh_lock() -> None:
 os.register_at_fork(after_in_child=_fresh_lock)
 
 
-def _definition() -> _MethodDef:
-    global _method
+_DOCS = {"row_call": b"Run the kernel over its rows (GIL released); returns True.",
+         "steady_call": b"The steady step: True, False (not steady: nothing ran) or None "
+                        b"(the values changed: nothing ran)."}
+
+
+def _definition(name: str) -> _MethodDef:
     with _lock:
-        if _method is None:
-            _method = _MethodDef(b"row_call", compile_entry(), _METH_NOARGS,
-                                 b"Run the kernel over its rows (GIL released); returns True.")
-        return _method
+        if name not in _methods:
+            _methods[name] = _MethodDef(name.encode(), compile_entry(name=name), _METH_NOARGS,
+                                        _DOCS[name])
+        return _methods[name]
+
+
+def _builtin(name: str, record: np.ndarray, keep: object) -> Callable[[], object]:
+    capsule = _capsule_new(record.ctypes.data, None, None)
+    # the function object's module slot holds what the record points into
+    return _function_new(ctypes.addressof(_definition(name)), capsule, (record, keep))
 
 
 def row_call(kernel: int, table: np.ndarray, first: int, end: int) -> Callable[[], bool]:
@@ -75,6 +92,49 @@ def row_call(kernel: int, table: np.ndarray, first: int, end: int) -> Callable[[
     if not 0 <= first <= end <= table.shape[0]:
         raise ValueError(f"row_call: rows {first}:{end} of a table of {table.shape[0]}")
     record = np.array([kernel, address(table), first, end], dtype=np.int64)
-    capsule = _capsule_new(record.ctypes.data, None, None)
-    # the function object's module slot holds what the record points into
-    return _function_new(ctypes.addressof(_definition()), capsule, (record, table))
+    return _builtin("row_call", record, table)
+
+
+def steady_call(names: dict[str, str], **sections: list[tuple]) -> Callable[[], bool | None]:
+    """A callable taking no arguments that runs the steady-state program of
+    :mod:`odyssey_codegen.steady_entry`: ``names`` gives the attribute and key names
+    it uses (``grad``, ``data_ptr``, ``dtype``, ``nbytes``, ``contiguous``,
+    ``step``); each keyword is a section, a list of entries as that table gives
+    them (fields ``o`` and ``z`` as the objects themselves, ``z`` None for 0,
+    ``L`` as a list of objects).  Returns True (stepped), False
+    (not steady: the full path runs) or None (the values changed)."""
+    layout = STEADY_LAYOUT["sections"]
+    unknown = set(sections) - set(layout)
+    if unknown:
+        raise ValueError(f"steady_call: unknown sections {sorted(unknown)}")
+    keep: list = []
+
+    def ref(obj: object) -> int:
+        keep.append(obj)
+        return id(obj)          # CPython: the object's address, kept alive by ``keep``
+
+    header = [0] * STEADY_LAYOUT["header_words"]
+    body: list[int] = []
+    tail: list[int] = []        # the objects of ``L`` fields, after the sections
+    at = len(header) + sum(entry_words(fields) * len(sections.get(s, ()))
+                           for s, fields in layout.items())
+    for index, (section, fields) in enumerate(layout.items()):
+        entries = sections.get(section, ())
+        header[2 * index:2 * index + 2] = [len(entries), len(header) + len(body)]
+        for entry in entries:
+            if len(entry) != len(fields):
+                raise ValueError(f"steady_call: a {section} entry has {len(fields)} fields, "
+                                 f"got {len(entry)}")
+            for kind, value in zip(fields, entry):
+                if kind == "o" or (kind == "z" and value is not None):
+                    body.append(ref(value))
+                elif kind == "L":
+                    body += [len(value), at + len(tail)]
+                    tail.extend(ref(obj) for obj in value)
+                else:
+                    body.append(0 if value is None else operator.index(value))
+    first_name = 2 * len(layout)
+    for i, name in enumerate(STEADY_LAYOUT["names"]):
+        header[first_name + i] = ref(1 if name == "one" else sys.intern(names[name]))
+    record = np.array(header + body + tail, dtype=np.int64)
+    return _builtin("steady_call", record, tuple(keep))

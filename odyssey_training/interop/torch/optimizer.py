@@ -104,7 +104,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         self._members: dict[int, TensorParameter] = {}
         self._synced: list[_GroupSync] = []
         self._values_of = operator.itemgetter(*self._engine_keys)
-        self._again: Callable[[], bool] | None = None    # see .steady
+        self._again: Callable[[], bool | None] | None = None    # see .steady
         super().__init__(params, defaults)
 
     # ---- what the engine reports ---------------------------------------------
@@ -208,9 +208,13 @@ class TorchOptimizer(torch.optim.Optimizer):
         returned.  Step hooks (the optimizer's and the global ones) and the
         profiler range run as torch.optim's: through torch's own wrapper, which
         is skipped when there are no hooks and no profiler to serve."""
-        again = self._again                 # step(): the common case, in one call
-        if again is not None and not args and not kwargs and again():
-            return None
+        again = self._again                 # step(): the common case, in one native call
+        if again is not None and not args and not kwargs:
+            done = again()
+            if done is None:                # the group's values changed (a scheduler's lr)
+                done = self._take_values() and again()
+            if done:
+                return None
         if (args or kwargs or self._optimizer_step_pre_hooks
                 or self._optimizer_step_post_hooks or _GLOBAL_HOOKS is None or _GLOBAL_HOOKS[0]
                 or _GLOBAL_HOOKS[1] or _profiler._is_profiler_enabled):
@@ -240,9 +244,20 @@ class TorchOptimizer(torch.optim.Optimizer):
             return
         self._sync_groups()
         self._engine.step()
-        self._again = (steady_step(self, _GLOBAL_HOOKS, _profiler, _compiler)
+        self._again = (steady_step(self, _torch_optimizer, _profiler, _compiler)
                        if _GLOBAL_HOOKS is not None and hasattr(_compiler, "_is_compiling_flag")
                        else None)
+
+    def _take_values(self) -> bool:
+        """For the steady step: hand the one group's new values to the engine's last
+        plans when they keep its kernels (plain numbers, as a scheduler's lr), as
+        :meth:`_sync_groups` would before a full step; False when they need one."""
+        values = self._values_of(self.param_groups[0])
+        if not self._engine._revalue(0, values):
+            return False
+        self._engine.param_groups[0].update(zip(self._engine_keys, values))
+        self._synced[0].values = values
+        return True
 
     @torch.compiler.disable
     def _eager_update(self) -> None:

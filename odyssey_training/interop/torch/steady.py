@@ -1,84 +1,82 @@
-"""The torch optimizer's steady-state step: a training loop's ``step()`` in one frame.
+"""The torch optimizer's steady-state step: a training loop's ``step()`` in one native call.
 
 A training loop calls ``step()`` with the same group, tensors and values each
 time, and new ``.grad`` tensors.  Right after a backward pass every interpreter
-step and every object touched costs cache misses, so this closure makes the
-checks of the full path (no step hooks and no profiler to serve, torch's group,
-its tensors and values unchanged since the engine's groups were synced from
-them) and then repeats the engine's last step through that step's own plans,
-while the engine's :class:`~odyssey_training.optimizers.steady.SteadyStep` is
-the one it was made from (the engine drops it before its records change).  The
-engine's groups belong to the torch optimizer, which writes them only while
-syncing, so the engine's own checks of them are not repeated here.
+step and every object touched costs cache misses, so the checks of the full
+path, the re-pointing of the gradient words and the repeat of the engine's last
+step are one program run by native code (:func:`odyssey_training.native.steady_call`,
+the program's semantics in :mod:`odyssey_codegen.steady_entry`).  It asks, in
+order:
 
-What the closure reads is bound as default arguments, which the call finds in
-its frame, rather than as closure cells, each a separate object to fetch: right
-after a backward pass that alone saves about 6 µs of a LeNet-5 step.
+* no step hooks (the optimizer's and torch's global ones), no profiler to serve,
+  not inside a torch.compile trace;
+* torch's ``param_groups`` the same list, holding the same one group, whose
+  ``params`` is the same list of the same tensors; the engine's steady step
+  (:class:`~odyssey_training.optimizers.steady.SteadyStep`) the one this was
+  made from (the engine drops it before its records change) and its thread
+  count unchanged; params that had no gradient still without one;
+* the group's values those the engine was last synced with; when they differ
+  it returns None, and :meth:`TorchOptimizer.step` hands plain new numbers (a
+  scheduler's lr) to the engine (:meth:`Optimizer._revalue`) and calls again;
+* each gradient: there, of its parameter's dtype and size, contiguous, and the
+  parameter's memory where it was (:func:`.plan.point_grads` asks the same);
+
+then writes each gradient's address into its plan's table and repeats each
+plan's step (:meth:`KernelPlan.steady_record`).  Measured right after a LeNet-5
+backward pass, this takes about 8 µs less than the same steps as a Python
+closure (bench/RESULTS.md).  The engine's groups belong to the torch optimizer,
+which writes them only while syncing, so the engine's own checks of them are
+not repeated here.
 """
 
 from __future__ import annotations
 
-import operator
+from types import ModuleType
 from typing import Any, Callable
 
-from .plan import point_grads
+from ...native import steady_call
+from ...threads import address
 
 __all__ = ["steady_step"]
 
+#: the torch names the native step uses (see odyssey_codegen.steady_entry)
+TORCH_NAMES = {"grad": "grad", "data_ptr": "data_ptr", "dtype": "dtype", "nbytes": "nbytes",
+               "contiguous": "is_contiguous", "step": "step"}
 
-def steady_step(opt: Any, hooks: tuple, profiler: Any, compiler: Any) -> Callable[[], bool] | None:
+
+def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
+                compiler: ModuleType) -> Callable[[], bool | None] | None:
     """After a full step of the one-group torch optimizer ``opt`` with plain
-    values: a closure that repeats it (returning True) while nothing it was made
-    from changed, or returns False having updated nothing (the full path then
-    runs); None when ``opt`` is not in that state.  ``hooks`` are torch's global
-    step pre- and post-hook registries, ``profiler`` and ``compiler`` the modules
-    whose ``_is_profiler_enabled`` and ``_is_compiling_flag`` say a step must go
-    through torch's wrapper or run eagerly outside a compiled graph."""
+    values: a callable that repeats it (returning True) while nothing it was made
+    from changed, returns None (having run nothing) when only the group's values
+    changed, and False (having run nothing, or re-pointed gradients the full path
+    re-points) otherwise; None when ``opt`` is not in that state.
+    ``optim_module`` holds torch's global step hook registries, ``profiler`` and
+    ``compiler`` the flags that say a step must go through torch's wrapper or run
+    eagerly outside a compiled graph."""
     groups, engine = opt.param_groups, opt._engine
     steady = engine._steady
     if len(groups) != 1 or opt._synced[0].dynamic or steady is None:
         return None
     group = groups[0]
     tensors = group["params"]
-
-    def again(opt=opt, pre=opt._optimizer_step_pre_hooks, post=opt._optimizer_step_post_hooks,
-              global_pre=hooks[0], global_post=hooks[1], profiler=profiler, compiler=compiler,
-              groups=groups, group=group, values_of=opt._values_of, synced=opt._synced[0],
-              mirror=engine.param_groups[0], keys=opt._engine_keys,
-              engine=engine, steady=steady, threads=steady.threads, tensors=tensors,
-              count=len(tensors), expected=list(tensors), is_=operator.is_,
-              skipped=[p.tensor for p in steady.skipped], point=point_grads,
-              records=[r for plan in steady.plans for r in plan.grad_records],
-              repeats=steady.repeats) -> bool:
-        if (pre or post or global_pre or global_post or profiler._is_profiler_enabled
-                or compiler._is_compiling_flag or opt.param_groups is not groups
-                or len(groups) != 1 or groups[0] is not group
-                or engine._steady is not steady or engine.num_threads != threads
-                or len(tensors) != count or not all(map(is_, tensors, expected))):
-            return False
-        values = values_of(group)
-        if values != synced.values:         # e.g. a scheduler's lr: taken here when the
-            if not engine._revalue(0, values):  # engine keeps its kernels (plain numbers)
-                return False
-            mirror.update(zip(keys, values))    # the engine's group, as _sync_groups writes it
-            synced.values = values
-        # the same tail as the engine's SteadyStep.run: calling that instead would
-        # re-check the engine's own groups and cost one more frame on the hot path
-        for tensor in skipped:
-            if tensor.grad is not None:
-                return False
-        if not point(records):      # every plan's TensorPlan.refresh, in one call
-            return False
-        for states, words, k, run in repeats:
-            if words is None:       # tensors at different steps: the plan's own step
-                run()
-                continue
-            step = states[0]["step"] + 1
-            words[k] = step
-            words[k + 1] = 0.0
-            words[k + 2] = 1.0
-            run()
-            for state in states:
-                state["step"] = step
-        return True
-    return again
+    point = []
+    for plan in steady.plans:
+        table = address(plan.table)
+        for tensor, data, _words, word, rows, width, row_bytes, nbytes, dtype in plan.grad_records:
+            point.append((tensor, data, nbytes, dtype, table + 8 * word, rows, 8 * width, row_bytes))
+    plans = [(run, None, 0, 0) if words is None else (run, states, address(plan.scalars), k)
+             for plan, (states, words, k, run) in zip(steady.plans, steady.repeats)]
+    return steady_call(
+        TORCH_NAMES,
+        falsy=[(opt, "_optimizer_step_pre_hooks"), (opt, "_optimizer_step_post_hooks"),
+               (optim_module, "_global_optimizer_pre_hooks"),
+               (optim_module, "_global_optimizer_post_hooks"),
+               (profiler, "_is_profiler_enabled"), (compiler, "_is_compiling_flag")],
+        same=[(opt, "param_groups", groups), (engine, "_steady", steady),
+              (engine, "num_threads", steady.threads),
+              *((p.tensor, "grad", None) for p in steady.skipped)],
+        same_item=[(group, "params", tensors)],
+        items=[(groups, [group]), (tensors, list(tensors))],
+        values=[(opt._values_of, group, opt._synced[0], "values")],
+        point=point, plans=plans)
