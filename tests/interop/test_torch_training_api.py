@@ -241,6 +241,8 @@ def _changes(model, opt, step):
         params[1].grad = None                                   # a tensor without gradient
     elif step == 11:
         opt.load_state_dict(copy.deepcopy(opt.state_dict()))    # state reloaded
+    elif step == 12:
+        opt.param_groups[0]["params"] = params[:-1]             # a new params list, one less
     elif step == 13:
         opt.param_groups[0]["params"][0] = params[0]            # same tensor, same list
     elif step == 14:
@@ -255,7 +257,7 @@ def _changes(model, opt, step):
         opt.param_groups[0]["lr"] = torch.tensor(opt.param_groups[0]["lr"])   # the same value
     elif step == 19:
         opt.param_groups[0]["lr"].mul_(0.5)                     # a tensor value changed
-    return step in (7, 9, 10, 11, 14, 15, 16, 19, 20)           # 10: the grad is back
+    return step in (7, 9, 10, 11, 12, 14, 15, 16, 19, 20)       # 10: the grad is back
 
 
 def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
@@ -276,7 +278,7 @@ def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
                 assert (len(full) > before) == changed, step
         runs.append(model)
         assert opt.hooked == [16]
-    assert full == [0, 7, 9, 10, 11, 14, 15, 16, 19, 20]        # 20: a tensor value again
+    assert full == [0, 7, 9, 10, 11, 12, 14, 15, 16, 19, 20]    # 20: a tensor value again
     model, twin = runs
     assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
 
