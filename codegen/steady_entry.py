@@ -15,12 +15,15 @@ in the header; its entries are ``width`` words each, from word ``offset``:
 =================  =====  ======================================================
 section            width  each entry, and what it asks
 =================  =====  ======================================================
+``empty``          1      ``obj``: ``len(obj) == 0``
 ``falsy``          2      ``holder, name``: ``getattr(holder, name)`` is false
 ``same``           3      ``holder, name, obj``: ``getattr(holder, name) is obj``
 ``same_item``      3      ``mapping, key, obj``: ``mapping[key] is obj``
 ``items``          3      ``list, n, at``: the list holds exactly the ``n``
                           objects at words ``at..at+n``, in order
-``values``         4      ``f, arg, holder, name``: ``f(arg) == getattr(holder, name)``
+``values``         5      ``group, keys, holder, name``: ``group`` (a dict) holds
+                          at each key the object at that index of the tuple
+                          ``getattr(holder, name)``
 ``point``          8      ``tensor, address, nbytes, dtype, word, rows, stride,
                           row_bytes``: ``g = tensor.<grad>`` is not None,
                           ``tensor.<data_ptr>() == address``, ``g.<dtype> is
@@ -39,8 +42,10 @@ The names in angle brackets are the header's words :data:`NAMES` (str objects;
 fails (an exception counts as failing, and is cleared) returns ``False``: the
 caller takes its full path, which validates everything.  Only ``point`` writes
 (gradient words the full path rewrites); nothing has been written when a check
-before it fails.  ``values`` unequal returns ``None``: the caller takes the new
-values and calls again.  After every plan ran: ``True``.  An exception from a
+before it fails.  A value that is not the object last seen returns ``None``:
+the caller compares the new values, takes them, updates the tuple and calls
+again (identity is checked here because it touches no value object: after a
+backward pass each touch is a cache miss).  After every plan ran: ``True``.  An exception from a
 ``run()`` (or from storing a step) propagates: NULL with it set.
 
 Everything is called through CPython's exported functions, so the object code
@@ -59,8 +64,8 @@ STEADY_SYMBOL = "odyssey_steady_call"
 #: section -> its entries' fields, in header order (header words 2i, 2i+1: count,
 #: offset): ``o`` an object, ``n`` a number, ``z`` an object or 0 (None), ``L`` a
 #: list of objects (two words: how many, and the word where their pointers start)
-SECTIONS = {"falsy": "oo", "same": "ooo", "same_item": "ooo", "items": "oL", "values": "oooo",
-            "point": "onnonnnn", "plans": "oznn"}
+SECTIONS = {"empty": "o", "falsy": "oo", "same": "ooo", "same_item": "ooo", "items": "oL",
+            "values": "oLoo", "point": "onnonnnn", "plans": "oznn"}
 #: the str (and int) objects the header holds after the sections, in this order
 NAMES = ("grad", "data_ptr", "dtype", "nbytes", "contiguous", "step", "one")
 HEADER_WORDS = 2 * len(SECTIONS) + len(NAMES)
@@ -72,11 +77,13 @@ _API = {   # name -> (return type, argument types)
     "PyObject_GetAttr": (_OBJ, [_OBJ, _OBJ]),
     "PyObject_GetItem": (_OBJ, [_OBJ, _OBJ]),
     "PyObject_IsTrue": (_I32, [_OBJ]),
-    "PyObject_RichCompareBool": (_I32, [_OBJ, _OBJ, _I32]),
-    "PyObject_CallOneArg": (_OBJ, [_OBJ, _OBJ]),
     "PyObject_CallNoArgs": (_OBJ, [_OBJ]),
     "PyObject_VectorcallMethod": (_OBJ, [_OBJ, _OBJ.as_pointer(), _I64, _OBJ]),
+    "PyObject_Size": (_I64, [_OBJ]),
     "PyList_Size": (_I64, [_OBJ]),
+    "PyTuple_Size": (_I64, [_OBJ]),
+    "PyTuple_GetItem": (_OBJ, [_OBJ, _I64]),
+    "PyDict_GetItemWithError": (_OBJ, [_OBJ, _OBJ]),
     "PyList_GetItem": (_OBJ, [_OBJ, _I64]),
     "PyDict_SetItem": (_I32, [_OBJ, _OBJ, _OBJ]),
     "PyNumber_Add": (_OBJ, [_OBJ, _OBJ]),
@@ -87,7 +94,6 @@ _API = {   # name -> (return type, argument types)
     "Py_IncRef": (ir.VoidType(), [_OBJ]),
     "Py_DecRef": (ir.VoidType(), [_OBJ]),
 }
-_PY_EQ = 2
 
 
 class _Emitter:
@@ -208,20 +214,30 @@ def steady_entry_ir() -> str:
         e.loop(n, lambda i: e.fail_if(b.icmp_unsigned(
             "!=", e.call("PyList_GetItem", seq, i), e.obj(record, b.add(at, i)))))
 
+    def empty(entry):
+        e.fail_if(b.icmp_signed("!=", e.call("PyObject_Size", e.obj(entry, 0)),
+                                ir.Constant(_I64, 0)))
+
     def values(entry):
-        now = e.call("PyObject_CallOneArg", e.obj(entry, 0), e.obj(entry, 1))
-        e.fail_unless_object(now)
-        seen = e.call("PyObject_GetAttr", e.obj(entry, 2), e.obj(entry, 3))
-        with b.if_then(b.icmp_unsigned("==", seen, ir.Constant(_OBJ, None)), likely=False):
-            e.call("Py_DecRef", now)
-            b.branch(e.fail)
-        equal = e.call("PyObject_RichCompareBool", now, seen, ir.Constant(_I32, _PY_EQ))
-        e.call("Py_DecRef", now)
+        group, n, at = e.obj(entry, 0), e.word(entry, 1), e.word(entry, 2)
+        seen = e.call("PyObject_GetAttr", e.obj(entry, 3), e.obj(entry, 4))
+        e.fail_unless_object(seen)
+        here, differs = b.block, e.fn.append_basic_block()
+        b.position_at_end(differs)              # a value is not the one last seen
         e.call("Py_DecRef", seen)
-        e.fail_if(b.icmp_signed("<", equal, ir.Constant(_I32, 0)))
-        go = e.fn.append_basic_block()
-        b.cbranch(b.icmp_signed("==", equal, ir.Constant(_I32, 0)), e.changed, go)
-        b.position_at_end(go)
+        b.branch(e.changed)
+        b.position_at_end(here)
+        with b.if_then(b.icmp_signed("!=", e.call("PyTuple_Size", seen), n), likely=False):
+            e.call("Py_DecRef", seen)
+            b.branch(e.fail)
+
+        def same_value(i):
+            now = e.call("PyDict_GetItemWithError", group, e.obj(record, b.add(at, i)))
+            go = e.fn.append_basic_block()
+            b.cbranch(b.icmp_unsigned("!=", now, e.call("PyTuple_GetItem", seen, i)), differs, go)
+            b.position_at_end(go)
+        e.loop(n, same_value)
+        e.call("Py_DecRef", seen)
 
     def point(entry):
         tensor = e.obj(entry, 0)
@@ -317,7 +333,7 @@ def steady_entry_ir() -> str:
         b.branch(after)
         b.position_at_end(after)
 
-    bodies = {"falsy": falsy, "same": same("PyObject_GetAttr"),
+    bodies = {"empty": empty, "falsy": falsy, "same": same("PyObject_GetAttr"),
               "same_item": same("PyObject_GetItem"), "items": items, "values": values,
               "point": point, "plans": plan}
     for i, (section, fields) in enumerate(SECTIONS.items()):
@@ -328,6 +344,7 @@ def steady_entry_ir() -> str:
     e.call("PyErr_Clear")
     b.ret(e.call("PyBool_FromLong", ir.Constant(_I64, 0)))
     b.position_at_end(e.changed)
+    e.call("PyErr_Clear")                 # a missing key: the caller's lookup raises it
     e.call("Py_IncRef", e.none)
     b.ret(e.none)
     b.position_at_end(no_record)

@@ -254,10 +254,10 @@ def _changes(model, opt, step):
     elif step == 17:
         opt.hook.remove()                                       # no hook left to serve
     elif step == 18:
-        opt.param_groups[0]["lr"] = torch.tensor(opt.param_groups[0]["lr"])   # the same value
-    elif step == 19:
-        opt.param_groups[0]["lr"].mul_(0.5)                     # a tensor value changed
-    return step in (7, 9, 10, 11, 12, 14, 15, 16, 19, 20)       # 10: the grad is back
+        opt.param_groups[0]["lr"] = torch.tensor(opt.param_groups[0]["lr"])   # the same value,
+    elif step == 19:                                            # but a tensor can change
+        opt.param_groups[0]["lr"].mul_(0.5)                     # in place: it does
+    return step in (7, 9, 10, 11, 12, 14, 15, 16, 18, 19, 20)   # 10: the grad is back
 
 
 def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
@@ -278,7 +278,7 @@ def test_the_steady_state_step_runs_the_full_path_whenever_anything_changed():
                 assert (len(full) > before) == changed, step
         runs.append(model)
         assert opt.hooked == [16]
-    assert full == [0, 7, 9, 10, 11, 12, 14, 15, 16, 19, 20]    # 20: a tensor value again
+    assert full == [0, 7, 9, 10, 11, 12, 14, 15, 16, 18, 19, 20]    # 20: a tensor value
     model, twin = runs
     assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)
 

@@ -71,12 +71,13 @@ def _program(rows=(1, 3), shared=True):
     """A program over two tensors (the second split into ``rows`` rows) and two
     plans: a shared one with two states, and one that runs alone."""
     holder = Holder()
-    holder.flag, holder.hooks, holder.steady = False, {}, object()
+    holder.flag, holder.hooks, holder.steady = False, [], object()
+    hooks = {}
     group = {"lr": 0.5, "params": None}
     tensors = [Tensor(4), Tensor(6 * rows[1])]
     group["params"] = tensors
     groups = [group]
-    synced = Synced((0.5,))
+    synced = Synced((group["lr"],))
     table = np.zeros((4, 8), np.int64)
     scalars = np.zeros(8)
     states = [{"step": 3}, {"step": 3}]
@@ -87,13 +88,14 @@ def _program(rows=(1, 3), shared=True):
     plans = [(lambda: ran.append("shared"), states if shared else None, scalars.ctypes.data, 4),
              (lambda: ran.append("alone"), None, 0, 0)]
     sections = dict(
+        empty=[(hooks,)],
         falsy=[(holder, "flag"), (holder, "hooks")],
         same=[(holder, "steady", holder.steady)],
         same_item=[(group, "params", tensors)],
         items=[(groups, [group]), (tensors, list(tensors))],
-        values=[(lambda g: (g["lr"],), group, synced, "values")],
+        values=[(group, ["lr"], synced, "values")],
         point=point, plans=plans)
-    world = dict(holder=holder, group=group, groups=groups, tensors=tensors, synced=synced,
+    world = dict(holder=holder, hooks=hooks, group=group, groups=groups, tensors=tensors, synced=synced,
                  table=table, scalars=scalars, states=states, ran=ran)
     return steady_call(NAMES, **sections), world
 
@@ -127,7 +129,9 @@ def _break(w, what):
     if what == "falsy":
         holder.flag = True
     elif what == "hooks":
-        holder.hooks["h"] = print
+        holder.hooks.append(print)
+    elif what == "empty":
+        w["hooks"]["h"] = print
     elif what == "same":
         holder.steady = object()
     elif what == "missing attribute":
@@ -140,8 +144,8 @@ def _break(w, what):
         w["groups"].append({})
     elif what == "items member":
         tensors[1] = Tensor(18)
-    elif what == "values raise":
-        del group["lr"]
+    elif what == "values kind":
+        w["synced"].values = [0.5]                     # not a tuple
     elif what == "no grad":
         tensors[1].grad_array = None
     elif what == "moved":
@@ -156,8 +160,8 @@ def _break(w, what):
         tensors[0].grad_array = "not an array"
 
 
-CHECKS = ["falsy", "hooks", "same", "missing attribute", "same_item", "missing item",
-          "items length", "items member", "values raise"]
+CHECKS = ["empty", "falsy", "hooks", "same", "missing attribute", "same_item", "missing item",
+          "items length", "items member", "values kind"]
 POINTS = ["no grad", "moved", "dtype", "size", "strided", "grad raises"]
 
 
@@ -174,12 +178,17 @@ def test_each_failed_check_returns_false_having_run_nothing(what):
     assert Grad.live == 0
 
 
-def test_new_values_return_none_having_run_nothing():
+@pytest.mark.parametrize("change", ["new", "equal", "missing"])
+def test_a_value_not_the_one_last_seen_returns_none_having_run_nothing(change):
     call, w = _program()
-    w["group"]["lr"] = 0.25
+    if change == "missing":
+        del w["group"]["lr"]
+    else:
+        w["group"]["lr"] = 0.25 if change == "new" else float("0.5")   # another object
     assert call() is None
     assert w["ran"] == [] and not w["table"].any()
-    w["synced"].values = (0.25,)                        # the caller took them
+    w["group"]["lr"] = value = 0.125
+    w["synced"].values = (value,)                       # the caller took them
     assert call() is True and w["ran"] == ["shared", "alone"]
 
 
@@ -202,6 +211,8 @@ def test_no_reference_is_leaked_or_lost():
         w["group"]["lr"] = 0.5 if w["group"]["lr"] != 0.5 else 0.25
         assert call() is None
         w["synced"].values = (w["group"]["lr"],)
+    w["group"]["lr"] = 0.5
+    w["synced"].values = (0.5,)
     assert [sys.getrefcount(o) for o in watched] == before
     assert Grad.live == 0
 

@@ -251,10 +251,11 @@ class TorchOptimizer(torch.optim.Optimizer):
     def _take_values(self) -> bool:
         """For the steady step: hand the one group's new values to the engine's last
         plans when they keep its kernels (plain numbers, as a scheduler's lr), as
-        :meth:`_sync_groups` would before a full step; False when they need one."""
+        :meth:`_sync_groups` would before a full step; False when they need one
+        (a tensor value among them, too: it can change in place, unseen)."""
         values = self._values_of(self.param_groups[0])
-        if not self._engine._revalue(0, values):
-            return False
+        if _holds_tensor(values) or not self._engine._revalue(0, values):
+            return False                # a tensor can change in place: the full path's
         self._engine.param_groups[0].update(zip(self._engine_keys, values))
         self._synced[0].values = values
         return True

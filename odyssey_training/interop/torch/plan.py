@@ -11,8 +11,8 @@ shape, contiguous).  Anything else returns False, and the engine validates in
 full (with messages naming the parameter) and builds a new plan.
 
 Each tensor's part of that is one flat record (:attr:`TensorPlan.grad_records`),
-read by :func:`point_grads`; the torch optimizer's steady step
-(:mod:`.steady`) re-points all its plans' records in one such call.
+read by :func:`point_grads`; the torch optimizer's steady step (:mod:`.steady`)
+makes the same checks and writes from the same records in native code.
 """
 
 from __future__ import annotations
@@ -33,10 +33,8 @@ def point_grads(records: list[tuple]) -> bool:
     Assigning ``.grad`` already makes torch check its dtype and shape against
     the parameter; dtype and size are checked again because a gradient's own
     ``.data``, ``set_`` or ``resize_`` can change them, and they are what keeps
-    the kernel's reads in bounds.  Written for a step right after a backward
-    pass, when every extra call or object touched costs cache misses: the size
-    is read as ``nbytes``, a property, which then costs less than ``numel()``,
-    a method whose arguments torch parses."""
+    the kernel's reads in bounds.  The size is read as ``nbytes``, a property,
+    which costs less than ``numel()``, a method whose arguments torch parses."""
     try:
         for t, address, words, word, rows, width, row_bytes, nbytes, dtype in records:
             g = t.grad

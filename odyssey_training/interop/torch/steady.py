@@ -15,9 +15,9 @@ order:
   (:class:`~odyssey_training.optimizers.steady.SteadyStep`) the one this was
   made from (the engine drops it before its records change) and its thread
   count unchanged; params that had no gradient still without one;
-* the group's values those the engine was last synced with; when they differ
-  it returns None, and :meth:`TorchOptimizer.step` hands plain new numbers (a
-  scheduler's lr) to the engine (:meth:`Optimizer._revalue`) and calls again;
+* the group's values the objects the engine was last synced with; when one is
+  not it returns None, and :meth:`TorchOptimizer.step` hands plain new numbers
+  (a scheduler's lr) to the engine (:meth:`Optimizer._revalue`) and calls again;
 * each gradient: there, of its parameter's dtype and size, contiguous, and the
   parameter's memory where it was (:func:`.plan.point_grads` asks the same);
 
@@ -69,14 +69,14 @@ def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
              for plan, (states, words, k, run) in zip(steady.plans, steady.repeats)]
     return steady_call(
         TORCH_NAMES,
-        falsy=[(opt, "_optimizer_step_pre_hooks"), (opt, "_optimizer_step_post_hooks"),
-               (optim_module, "_global_optimizer_pre_hooks"),
-               (optim_module, "_global_optimizer_post_hooks"),
-               (profiler, "_is_profiler_enabled"), (compiler, "_is_compiling_flag")],
+        empty=[(opt._optimizer_step_pre_hooks,), (opt._optimizer_step_post_hooks,),
+               (optim_module._global_optimizer_pre_hooks,),
+               (optim_module._global_optimizer_post_hooks,)],
+        falsy=[(profiler, "_is_profiler_enabled"), (compiler, "_is_compiling_flag")],
         same=[(opt, "param_groups", groups), (engine, "_steady", steady),
               (engine, "num_threads", steady.threads),
               *((p.tensor, "grad", None) for p in steady.skipped)],
         same_item=[(group, "params", tensors)],
         items=[(groups, [group]), (tensors, list(tensors))],
-        values=[(opt._values_of, group, opt._synced[0], "values")],
+        values=[(group, opt._engine_keys, opt._synced[0], "values")],
         point=point, plans=plans)
