@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from . import cache, jit
 from .entry import ENTRY_SYMBOL, entry_ir
-from .steady_entry import (HEADER_WORDS, NAMES, SECTIONS, STEADY_SYMBOL, entry_words,
+from .steady_entry import (GETTERS, HEADER_WORDS, OBJECTS, SECTIONS, STEADY_SYMBOL, entry_words,
                            steady_entry_ir)
 from .expr import names_in, to_function
 from .ir import KernelIR, build_ir
@@ -264,7 +264,8 @@ def compile_sumsq(dtype: str, *, width: int | None = None, target: Target | None
 #: the CPython entry points, by name: (symbol, IR)
 _ENTRIES = {"row_call": (ENTRY_SYMBOL, entry_ir), "steady_call": (STEADY_SYMBOL, steady_entry_ir)}
 #: the layout of a ``steady_call`` record (see :mod:`.steady_entry`)
-STEADY_LAYOUT = {"sections": SECTIONS, "names": NAMES, "header_words": HEADER_WORDS}
+STEADY_LAYOUT = {"sections": SECTIONS, "objects": OBJECTS, "getters": GETTERS,
+                 "header_words": HEADER_WORDS}
 
 
 def compile_entry(target: Target | None = None, name: str = "row_call") -> int:

@@ -25,10 +25,10 @@ section            width  each entry, and what it asks
                           at each key the object at that index of the tuple
                           ``getattr(holder, name)``
 ``point``          8      ``tensor, address, nbytes, dtype, word, rows, stride,
-                          row_bytes``: ``g = tensor.<grad>`` is not None,
-                          ``tensor.<data_ptr>() == address``, ``g.<dtype> is
-                          dtype``, ``g.<nbytes> == nbytes``, ``g.<contiguous>()``
-                          is True; then ``*(word + k*stride) = g.<data_ptr>() +
+                          row_bytes``: ``g = <grad>(tensor)`` is not None,
+                          ``<data_ptr>(tensor) == address``, ``<dtype>(g) is
+                          dtype``, ``<nbytes>(g) == nbytes``, ``<contiguous>(g)``
+                          is True; then ``*(word + k*stride) = <data_ptr>(g) +
                           k*row_bytes`` for ``k < rows``
 ``plans``          4      ``run, states, words, k``: with ``states`` (a list of
                           dicts) not 0: ``step = states[0][<step>] + <one>``, the
@@ -37,8 +37,12 @@ section            width  each entry, and what it asks
                           with ``states`` 0: ``run()``
 =================  =====  ======================================================
 
-The names in angle brackets are the header's words :data:`NAMES` (str objects;
-``one`` is the int 1).  The checks run in the table's order and the first that
+The names in angle brackets are the header's :data:`OBJECTS`: ``grad``,
+``dtype`` and ``nbytes`` are data descriptors, read through their type's
+``__get__`` (whose C function the header's :data:`GETTERS` words give, so
+neither the attribute lookup nor the instance dict is paid for);
+``data_ptr`` and ``contiguous`` are callables, called with the object alone
+(a method descriptor: the method); ``step`` is a key and ``one`` the int 1.  The checks run in the table's order and the first that
 fails (an exception counts as failing, and is cleared) returns ``False``: the
 caller takes its full path, which validates everything.  Only ``point`` writes
 (gradient words the full path rewrites); nothing has been written when a check
@@ -57,7 +61,8 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-__all__ = ["STEADY_SYMBOL", "SECTIONS", "NAMES", "HEADER_WORDS", "entry_words", "steady_entry_ir"]
+__all__ = ["STEADY_SYMBOL", "SECTIONS", "OBJECTS", "GETTERS", "HEADER_WORDS", "entry_words",
+           "steady_entry_ir"]
 
 #: the symbol of the entry in its object
 STEADY_SYMBOL = "odyssey_steady_call"
@@ -66,9 +71,12 @@ STEADY_SYMBOL = "odyssey_steady_call"
 #: list of objects (two words: how many, and the word where their pointers start)
 SECTIONS = {"empty": "o", "falsy": "oo", "same": "ooo", "same_item": "ooo", "items": "oL",
             "values": "oLoo", "point": "onnonnnn", "plans": "oznn"}
-#: the str (and int) objects the header holds after the sections, in this order
-NAMES = ("grad", "data_ptr", "dtype", "nbytes", "contiguous", "step", "one")
-HEADER_WORDS = 2 * len(SECTIONS) + len(NAMES)
+#: the objects the header holds after the sections, in this order
+OBJECTS = ("grad", "data_ptr", "dtype", "nbytes", "contiguous", "step", "one")
+#: then, for these descriptors among them, the address of their type's ``__get__``
+#: (``descrgetfunc``: ``PyObject *get(PyObject *descr, PyObject *obj, PyObject *type)``)
+GETTERS = ("grad", "dtype", "nbytes")
+HEADER_WORDS = 2 * len(SECTIONS) + len(OBJECTS) + len(GETTERS)
 
 _I64, _I32, _F64 = ir.IntType(64), ir.IntType(32), ir.DoubleType()
 _OBJ = ir.IntType(8).as_pointer()
@@ -78,7 +86,7 @@ _API = {   # name -> (return type, argument types)
     "PyObject_GetItem": (_OBJ, [_OBJ, _OBJ]),
     "PyObject_IsTrue": (_I32, [_OBJ]),
     "PyObject_CallNoArgs": (_OBJ, [_OBJ]),
-    "PyObject_VectorcallMethod": (_OBJ, [_OBJ, _OBJ.as_pointer(), _I64, _OBJ]),
+    "PyObject_Vectorcall": (_OBJ, [_OBJ, _OBJ.as_pointer(), _I64, _OBJ]),
     "PyObject_Size": (_I64, [_OBJ]),
     "PyList_Size": (_I64, [_OBJ]),
     "PyTuple_Size": (_I64, [_OBJ]),
@@ -159,11 +167,17 @@ class _Emitter:
         self.loop(count, lambda i: body(self.b.gep(record, [self.b.add(
             offset, self.b.mul(i, ir.Constant(_I64, width)))])))
 
-    def method(self, name, obj):
-        """``obj.<name>()`` (a new reference, or NULL)."""
+    def call_with(self, f, obj):
+        """``f(obj)`` (a new reference, or NULL)."""
         self.b.store(obj, self.slot)
-        return self.call("PyObject_VectorcallMethod", name, self.slot, ir.Constant(_I64, 1),
+        return self.call("PyObject_Vectorcall", f, self.slot, ir.Constant(_I64, 1),
                          ir.Constant(_OBJ, None))
+
+    def read(self, getter, descr, obj):
+        """``descr.__get__(obj)`` through ``getter``, its type's C function (a new
+        reference, or NULL)."""
+        get = self.b.inttoptr(getter, ir.FunctionType(_OBJ, [_OBJ, _OBJ, _OBJ]).as_pointer())
+        return self.b.call(get, [descr, obj, ir.Constant(_OBJ, None)])
 
     def number(self, value):
         """``int(value)`` of a new reference, which it releases; fails on NULL or on
@@ -191,7 +205,12 @@ def steady_entry_ir() -> str:
     go = e.fn.append_basic_block()
     b.cbranch(b.icmp_unsigned("==", record, ir.Constant(_I64.as_pointer(), None)), no_record, go)
     b.position_at_end(go)
-    names = {n: e.obj(record, 2 * len(SECTIONS) + i) for i, n in enumerate(NAMES)}
+    first = 2 * len(SECTIONS)
+    names = {n: e.obj(record, first + i) for i, n in enumerate(OBJECTS)}
+    getters = {n: e.word(record, first + len(OBJECTS) + i) for i, n in enumerate(GETTERS)}
+
+    def attr(name, obj):
+        return e.read(getters[name], names[name], obj)
 
     def falsy(entry):
         value = e.call("PyObject_GetAttr", e.obj(entry, 0), e.obj(entry, 1))
@@ -241,7 +260,7 @@ def steady_entry_ir() -> str:
 
     def point(entry):
         tensor = e.obj(entry, 0)
-        grad = e.call("PyObject_GetAttr", tensor, names["grad"])
+        grad = attr("grad", tensor)
         e.fail_unless_object(grad)
         with b.if_then(b.icmp_unsigned("==", grad, e.none), likely=False):
             e.call("Py_DecRef", grad)
@@ -263,21 +282,21 @@ def steady_entry_ir() -> str:
             check(b.icmp_unsigned("==", value, ir.Constant(_OBJ, None)))
             return value
 
-        here = new(e.method(names["data_ptr"], tensor))
+        here = new(e.call_with(names["data_ptr"], tensor))
         address = e.call("PyLong_AsLongLong", here)
         e.call("Py_DecRef", here)
         check(b.icmp_signed("!=", address, e.word(entry, 1)))
-        dtype = new(e.call("PyObject_GetAttr", grad, names["dtype"]))
+        dtype = new(attr("dtype", grad))
         e.call("Py_DecRef", dtype)
         check(b.icmp_unsigned("!=", dtype, e.obj(entry, 3)))
-        nbytes = new(e.call("PyObject_GetAttr", grad, names["nbytes"]))
+        nbytes = new(attr("nbytes", grad))
         size = e.call("PyLong_AsLongLong", nbytes)
         e.call("Py_DecRef", nbytes)
         check(b.icmp_signed("!=", size, e.word(entry, 2)))
-        dense = new(e.method(names["contiguous"], grad))
+        dense = new(e.call_with(names["contiguous"], grad))
         e.call("Py_DecRef", dense)
         check(b.icmp_unsigned("!=", dense, e.true))
-        data = e.method(names["data_ptr"], grad)
+        data = e.call_with(names["data_ptr"], grad)
         e.call("Py_DecRef", grad)
         base = e.number(data)
         word, stride, row_bytes = e.word(entry, 4), e.word(entry, 6), e.word(entry, 7)

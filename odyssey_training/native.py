@@ -24,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import operator
 import os
-import sys
 import threading
 from typing import Callable
 
@@ -48,6 +47,10 @@ class _MethodDef(ctypes.Structure):
 _capsule_new = ctypes.pythonapi.PyCapsule_New
 _capsule_new.restype = ctypes.py_object
 _capsule_new.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+_type_slot = ctypes.pythonapi.PyType_GetSlot
+_type_slot.restype = ctypes.c_void_p
+_type_slot.argtypes = [ctypes.py_object, ctypes.c_int]
+_TP_DESCR_GET = 54                      # typeslots.h: Py_tp_descr_get
 _function_new = ctypes.pythonapi.PyCFunction_NewEx
 _function_new.restype = ctypes.py_object
 _function_new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
@@ -95,11 +98,11 @@ def row_call(kernel: int, table: np.ndarray, first: int, end: int) -> Callable[[
     return _builtin("row_call", record, table)
 
 
-def steady_call(names: dict[str, str], **sections: list[tuple]) -> Callable[[], bool | None]:
+def steady_call(objects: dict[str, object], **sections: list[tuple]) -> Callable[[], bool | None]:
     """A callable taking no arguments that runs the steady-state program of
-    :mod:`odyssey_codegen.steady_entry`: ``names`` gives the attribute and key names
-    it uses (``grad``, ``data_ptr``, ``dtype``, ``nbytes``, ``contiguous``,
-    ``step``); each keyword is a section, a list of entries as that table gives
+    :mod:`odyssey_codegen.steady_entry`: ``objects`` gives the descriptors and the
+    key it uses (``grad``, ``dtype``, ``nbytes``: data descriptors; ``data_ptr``,
+    ``contiguous``: callables; ``step``: a key); each keyword is a section, a list of entries as that table gives
     them (fields ``o`` and ``z`` as the objects themselves, ``z`` None for 0,
     ``L`` as a list of objects).  Returns True (stepped), False
     (not steady: the full path runs) or None (the values changed)."""
@@ -133,8 +136,14 @@ def steady_call(names: dict[str, str], **sections: list[tuple]) -> Callable[[], 
                     tail.extend(ref(obj) for obj in value)
                 else:
                     body.append(0 if value is None else operator.index(value))
-    first_name = 2 * len(layout)
-    for i, name in enumerate(STEADY_LAYOUT["names"]):
-        header[first_name + i] = ref(1 if name == "one" else sys.intern(names[name]))
+    first = 2 * len(layout)
+    for i, name in enumerate(STEADY_LAYOUT["objects"]):
+        header[first + i] = ref(1 if name == "one" else objects[name])
+    first += len(STEADY_LAYOUT["objects"])
+    for i, name in enumerate(STEADY_LAYOUT["getters"]):
+        getter = _type_slot(type(objects[name]), _TP_DESCR_GET)
+        if not getter:
+            raise ValueError(f"steady_call: {name} ({objects[name]!r}) is not a descriptor")
+        header[first + i] = getter
     record = np.array(header + body + tail, dtype=np.int64)
     return _builtin("steady_call", record, tuple(keep))

@@ -18,30 +18,39 @@ import pytest
 
 from odyssey_training.native import steady_call
 
-NAMES = {"grad": "grad", "data_ptr": "data_ptr", "dtype": "dtype", "nbytes": "nbytes",
-         "contiguous": "is_contiguous", "step": "step"}
+class Memory:
+    """An object whose memory is an array."""
+    array: np.ndarray
+
+    def data_ptr(self) -> int:
+        return self.array.ctypes.data
 
 
-class Grad:
-    """A gradient: its memory an array; ``live`` counts those not yet freed."""
+class Grad(Memory):
+    """A gradient; ``live`` counts those not yet freed."""
     live = 0
 
     def __init__(self, array: np.ndarray, contiguous: bool = True) -> None:
         Grad.live += 1                  # first: __del__ runs even when __init__ raises
-        self.array, self.dtype, self.contiguous = array, array.dtype, contiguous
-        self.nbytes = array.nbytes
+        self.array, self.contiguous = array, contiguous
+        array.dtype                     # raises for a bad array, as a getter may
 
     def __del__(self) -> None:
         Grad.live -= 1
 
-    def data_ptr(self) -> int:
-        return self.array.ctypes.data
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    @property
+    def nbytes(self) -> int:
+        return self.array.nbytes
 
     def is_contiguous(self) -> bool:
         return self.contiguous
 
 
-class Tensor:
+class Tensor(Memory):
     """A parameter whose ``grad`` property hands out a new Grad each time (as torch
     hands out a new Python object for a gradient made by a backward pass)."""
 
@@ -54,8 +63,11 @@ class Tensor:
     def grad(self) -> Grad | None:
         return None if self.grad_array is None else Grad(self.grad_array, self.contiguous)
 
-    def data_ptr(self) -> int:
-        return self.array.ctypes.data
+
+#: the program's objects: descriptors read through their type's __get__, callables
+OBJECTS = {"grad": Tensor.__dict__["grad"], "data_ptr": Memory.data_ptr,
+           "dtype": Grad.__dict__["dtype"], "nbytes": Grad.__dict__["nbytes"],
+           "contiguous": Grad.is_contiguous, "step": "step"}
 
 
 class Holder:
@@ -97,7 +109,7 @@ def _program(rows=(1, 3), shared=True):
         point=point, plans=plans)
     world = dict(holder=holder, hooks=hooks, group=group, groups=groups, tensors=tensors, synced=synced,
                  table=table, scalars=scalars, states=states, ran=ran)
-    return steady_call(NAMES, **sections), world
+    return steady_call(OBJECTS, **sections), world
 
 
 def test_a_steady_program_points_runs_and_counts():
@@ -230,6 +242,6 @@ def test_the_function_keeps_what_it_names_alive():
 
 def test_a_malformed_program_is_refused():
     with pytest.raises(ValueError, match="unknown sections"):
-        steady_call(NAMES, checks=[])
+        steady_call(OBJECTS, checks=[])
     with pytest.raises(ValueError, match="same entry has 3 fields"):
-        steady_call(NAMES, same=[(object(), "x")])
+        steady_call(OBJECTS, same=[(object(), "x")])

@@ -31,6 +31,7 @@ not repeated here.
 
 from __future__ import annotations
 
+import inspect
 from types import ModuleType
 from typing import Any, Callable
 
@@ -39,9 +40,22 @@ from ...threads import address
 
 __all__ = ["steady_step"]
 
-#: the torch names the native step uses (see odyssey_codegen.steady_entry)
-TORCH_NAMES = {"grad": "grad", "data_ptr": "data_ptr", "dtype": "dtype", "nbytes": "nbytes",
-               "contiguous": "is_contiguous", "step": "step"}
+#: what the native step calls, by its names for them (see odyssey_codegen.steady_entry)
+TORCH_ATTRIBUTES = {"grad": "grad", "data_ptr": "data_ptr", "dtype": "dtype", "nbytes": "nbytes",
+                    "contiguous": "is_contiguous"}
+
+
+def _torch_objects(tensors: list) -> dict[str, object] | None:
+    """torch's own descriptors for TORCH_ATTRIBUTES (called directly, they skip the
+    attribute lookup), or None when a tensor's type defines one of its own."""
+    import torch
+    base = torch._C.TensorBase.__dict__
+    objects = {mine: base[theirs] for mine, theirs in TORCH_ATTRIBUTES.items()}
+    for kind in {type(t) for t in tensors}:
+        if any(inspect.getattr_static(kind, theirs, None) is not objects[mine]
+               for mine, theirs in TORCH_ATTRIBUTES.items()):
+            return None
+    return {**objects, "step": "step"}
 
 
 def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
@@ -60,6 +74,9 @@ def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
         return None
     group = groups[0]
     tensors = group["params"]
+    objects = _torch_objects(tensors)
+    if objects is None:
+        return None
     point = []
     for plan in steady.plans:
         table = address(plan.table)
@@ -68,7 +85,7 @@ def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
     plans = [(run, None, 0, 0) if words is None else (run, states, address(plan.scalars), k)
              for plan, (states, words, k, run) in zip(steady.plans, steady.repeats)]
     return steady_call(
-        TORCH_NAMES,
+        objects,
         empty=[(opt._optimizer_step_pre_hooks,), (opt._optimizer_step_post_hooks,),
                (optim_module._global_optimizer_pre_hooks,),
                (optim_module._global_optimizer_post_hooks,)],
