@@ -255,7 +255,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         (a tensor value among them, too: it can change in place, unseen)."""
         values = self._values_of(self.param_groups[0])
         if _holds_tensor(values) or not self._engine._revalue(0, values):
-            return False                # a tensor can change in place: the full path's
+            return False
         self._engine.param_groups[0].update(zip(self._engine_keys, values))
         self._synced[0].values = values
         return True
