@@ -10,7 +10,8 @@ that the runtime packs once per steady state
 (:func:`odyssey_training.native.steady_call`), read here section by section.
 
 Its ``self`` is a capsule holding the record.  A section is ``(count, offset)``
-in the header; its entries are ``width`` words each, from word ``offset``:
+in the header; its entries are ``width`` words each (:data:`SECTIONS` gives their
+fields), from word ``offset``:
 
 =================  =====  ======================================================
 section            width  each entry, and what it asks
@@ -40,21 +41,24 @@ section            width  each entry, and what it asks
 The names in angle brackets are the header's :data:`OBJECTS`: ``grad``,
 ``dtype`` and ``nbytes`` are data descriptors, read through their type's
 ``__get__`` (whose C function the header's :data:`GETTERS` words give, so
-neither the attribute lookup nor the instance dict is paid for);
-``data_ptr`` and ``contiguous`` are callables, called with the object alone
-(a method descriptor: the method); ``step`` is a key and ``one`` the int 1.  The checks run in the table's order and the first that
-fails (an exception counts as failing, and is cleared) returns ``False``: the
-caller takes its full path, which validates everything.  Only ``point`` writes
-(gradient words the full path rewrites); nothing has been written when a check
-before it fails.  A value that is not the object last seen returns ``None``:
-the caller compares the new values, takes them, updates the tuple and calls
-again (identity is checked here because it touches no value object: after a
-backward pass each touch is a cache miss).  After every plan ran: ``True``.  An exception from a
-``run()`` (or from storing a step) propagates: NULL with it set.
+neither the attribute lookup nor the instance dict is paid for); ``data_ptr``
+and ``contiguous`` are callables, called with the object alone (a method
+descriptor: the method); ``step`` is a key and ``one`` the int 1.
 
-Everything is called through CPython's exported functions, so the object code
-names no structure layout and no address; the record keeps pointers only, and
-the runtime's function object owns references to every object they name.
+The checks run in the table's order, and the first that fails (an exception
+counts as failing, and is cleared) returns ``False``: the caller takes its full
+path, which validates everything.  Only ``point`` writes (gradient words the
+full path rewrites); nothing has been written when a check before it fails.  A
+value that is not the object last seen returns ``None``: the caller compares
+the new values, takes them, updates the tuple and calls again (identity is
+checked here because it touches no value object: after a backward pass each
+touch is a cache miss).  After every plan ran: ``True``.  An exception from a
+``run()``, or from reading or storing a plan's step, propagates: NULL with it set.
+
+Everything is called through CPython's exported functions (and the getters the
+record gives), so the object code names no structure layout and no address and
+is cached like a kernel; the runtime's function object owns references to every
+object the record names.
 """
 
 from __future__ import annotations

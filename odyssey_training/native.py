@@ -102,10 +102,10 @@ def steady_call(objects: dict[str, object], **sections: list[tuple]) -> Callable
     """A callable taking no arguments that runs the steady-state program of
     :mod:`odyssey_codegen.steady_entry`: ``objects`` gives the descriptors and the
     key it uses (``grad``, ``dtype``, ``nbytes``: data descriptors; ``data_ptr``,
-    ``contiguous``: callables; ``step``: a key); each keyword is a section, a list of entries as that table gives
-    them (fields ``o`` and ``z`` as the objects themselves, ``z`` None for 0,
-    ``L`` as a list of objects).  Returns True (stepped), False
-    (not steady: the full path runs) or None (the values changed)."""
+    ``contiguous``: callables; ``step``: a key); each keyword is a section, a list
+    of entries as that table gives them (fields ``o`` and ``z`` as the objects
+    themselves, ``z`` None for 0, ``L`` as a list of objects).  Returns True
+    (stepped), False (not steady: the full path runs) or None (a value changed)."""
     layout = STEADY_LAYOUT["sections"]
     unknown = set(sections) - set(layout)
     if unknown:

@@ -323,3 +323,27 @@ def test_the_steady_state_step_updates_in_place_and_keeps_steps_counted():
     for k in their_state:
         for name, value in their_state[k].items():
             assert torch.allclose(state[k][name], value, rtol=RTOL, atol=ATOL), (k, name)
+
+
+class _OwnDataPtr(torch.nn.Parameter):
+    """A parameter type with a data_ptr of its own (the steady step calls torch's)."""
+
+    def data_ptr(self) -> int:
+        return super().data_ptr()
+
+
+@pytest.mark.parametrize("kind", [torch.nn.Parameter, _OwnDataPtr])
+def test_a_tensor_type_with_its_own_data_ptr_keeps_the_full_path(kind):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, generator=gen)
+    params = [kind(torch.randn(4, 3, generator=gen)), kind(torch.randn(4, generator=gen))]
+    twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    ours = ot_torch.SGD(params, lr=0.1, momentum=0.9)
+    theirs = torch.optim.SGD(twins, lr=0.1, momentum=0.9, foreach=False)
+    for step in range(6):
+        for (w, b), opt in ((params, ours), (twins, theirs)):
+            opt.zero_grad()
+            (torch.tanh(x @ w.T + b) ** 2).sum().mul(step + 1).backward()
+            opt.step()
+    assert (ours._again is None) == (kind is _OwnDataPtr)
+    assert_params_close(zip(params, twins), RTOL, ATOL)

@@ -107,8 +107,8 @@ def _program(rows=(1, 3), shared=True):
         items=[(groups, [group]), (tensors, list(tensors))],
         values=[(group, ["lr"], synced, "values")],
         point=point, plans=plans)
-    world = dict(holder=holder, hooks=hooks, group=group, groups=groups, tensors=tensors, synced=synced,
-                 table=table, scalars=scalars, states=states, ran=ran)
+    world = dict(holder=holder, hooks=hooks, group=group, groups=groups, tensors=tensors,
+                 synced=synced, table=table, scalars=scalars, states=states, ran=ran)
     return steady_call(OBJECTS, **sections), world
 
 

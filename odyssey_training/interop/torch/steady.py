@@ -82,7 +82,8 @@ def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
     for plan in steady.plans:
         table = address(plan.table)
         for tensor, data, _words, word, rows, width, row_bytes, nbytes, dtype in plan.grad_records:
-            point.append((tensor, data, nbytes, dtype, table + 8 * word, rows, 8 * width, row_bytes))
+            point.append((tensor, data, nbytes, dtype, table + 8 * word, rows, 8 * width,
+                          row_bytes))
     plans = [(run, None, 0, 0) if words is None else (run, states, address(plan.scalars), k)
              for plan, (states, words, k, run) in zip(steady.plans, steady.repeats)]
     return steady_call(
