@@ -193,7 +193,7 @@ def revalidate(spec: Spec, reads: frozenset[str], old: tuple, new: tuple,
     rows = _value_rows(spec, reads)
     out = None
     for position, (before, after) in enumerate(zip(old, new)):
-        if after is before or after == before:
+        if after is before or _same_value(after, before):
             continue
         row = rows[position]
         if row is None or not (type(after) in _PLAIN if not row[0][2] else (
@@ -209,6 +209,21 @@ def revalidate(spec: Spec, reads: frozenset[str], old: tuple, new: tuple,
 
 
 _PLAIN = (float, int)
+_SCALARS = (float, int, bool, str, type(None))
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether a group's value ``a`` is its value ``b`` again: the same object, or
+    an equal scalar of the same type (a tuple: element by element).  Anything
+    else counts as changed, so an equal tensor is never taken for the number it
+    replaced (its value can change in place)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if type(a) is tuple:
+        return len(a) == len(b) and all(map(_same_value, a, b))
+    return type(a) in _SCALARS and a == b
 _value_rows_cache: dict[int, tuple[Spec, frozenset, tuple]] = {}
 
 

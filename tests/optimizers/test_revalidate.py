@@ -7,6 +7,7 @@ flags read (``SpecProgram.reads``, from the spec's expressions), non-numbers."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
@@ -62,3 +63,21 @@ def test_revalidate_agrees_with_a_full_validation(name, data):
     else:
         assert full_error is None and settled == full and list(settled) == list(full)
         assert not any(set(hyper_names[k]) & reads for k in changed)
+
+
+@pytest.mark.parametrize("new", [np.float64(0.1), np.array(0.1), (0.1,), 1])
+def test_an_equal_value_of_another_kind_is_a_change(new):
+    """Only the same object, or an equal plain number of the same type, is no change:
+    an equal array (or tensor) can change in place later, unseen, so it is declined
+    (None: a full validation); an int for a float is checked as a new value."""
+    spec = optimizers.SGD.spec
+    keys = list(group_defaults(spec))
+    old_group = dict(group_defaults(spec), lr=0.1 if new != 1 else 1.0)
+    values = validate_group(spec, old_group, "SGD")
+    new_fp = tuple(new if k == "lr" else old_group[k] for k in keys)
+    old_fp = tuple(old_group[k] for k in keys)
+    settled = revalidate(spec, SpecProgram(spec).reads, old_fp, new_fp, values, "SGD")
+    if new == 1:
+        assert settled == values and type(settled["lr"]) is float
+    else:
+        assert settled is None

@@ -252,9 +252,10 @@ class TorchOptimizer(torch.optim.Optimizer):
         """For the steady step: hand the one group's new values to the engine's last
         plans when they keep its kernels (plain numbers, as a scheduler's lr), as
         :meth:`_sync_groups` would before a full step; False when they need one
-        (a tensor value among them, too: it can change in place, unseen)."""
+        (a tensor value among them, too: :func:`~...optimizers.hyper.revalidate`
+        takes only plain numbers, as a tensor can change in place)."""
         values = self._values_of(self.param_groups[0])
-        if _holds_tensor(values) or not self._engine._revalue(0, values):
+        if not self._engine._revalue(0, values):
             return False
         self._engine.param_groups[0].update(zip(self._engine_keys, values))
         self._synced[0].values = values
