@@ -181,14 +181,11 @@ class Optimizer:
         if steady is not None and steady.run():
             return
         self._steady = None      # dropped before any record changes
-        groups = self.param_groups
-        if len(groups) == 1:   # the usual case, with the least interpreter work
-            self._run(0, *self._prepare(0, groups[0]))
-            self._steady = steady_step(self)
-            return
-        jobs = [self._prepare(i, g) for i, g in enumerate(groups)]
+        # every group validated (and planned) before any is written
+        jobs = [self._prepare(i, g) for i, g in enumerate(self.param_groups)]
         for index, (settings, live, plans) in enumerate(jobs):
             self._run(index, settings, live, plans)
+        self._steady = steady_step(self)
 
     def _bind(self, params: Sequence[Any] | None, grads: Sequence[Any] | None) -> None:
         if params is None or grads is None:

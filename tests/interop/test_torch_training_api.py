@@ -347,3 +347,33 @@ def test_a_tensor_type_with_its_own_data_ptr_keeps_the_full_path(kind):
             opt.step()
     assert (ours._again is None) == (kind is _OwnDataPtr)
     assert_params_close(zip(params, twins), RTOL, ATOL)
+
+
+def _decay_groups(model):
+    """The usual transformer recipe: weight decay on the weights, none on the biases."""
+    named = list(model.named_parameters())
+    return [{"params": [p for n, p in named if n.endswith("weight")], "weight_decay": 0.05},
+            {"params": [p for n, p in named if not n.endswith("weight")], "weight_decay": 0.0}]
+
+
+def test_several_groups_stay_on_the_steady_path_under_a_per_step_schedule():
+    model = mlp(4)
+    twin = copy.deepcopy(model)
+    ours = ot_torch.AdamW(_decay_groups(model), lr=1e-2)
+    theirs = torch.optim.AdamW(_decay_groups(twin), lr=1e-2, foreach=False)
+    schedules = [sched.LambdaLR(o, lambda s: 1.0 / (1.0 + 0.3 * s)) for o in (ours, theirs)]
+    data, full = Data(10), []
+    update = ours._update
+    ours._update = lambda: (full.append(step), update())[1]
+    for step in range(12):
+        if step == 6:
+            for o in (ours, theirs):
+                o.param_groups[1]["weight_decay"] = 0.01            # one group's value
+        if step == 9:
+            for o in (ours, theirs):
+                o.param_groups[1]["params"] = o.param_groups[1]["params"][:-1]   # one less
+        for m, o, s in ((model, ours, schedules[0]), (twin, theirs, schedules[1])):
+            train_step(m, o, data, step)
+            s.step()
+    assert full == [0, 9]
+    assert_params_close(zip(model.parameters(), twin.parameters()), RTOL, ATOL)

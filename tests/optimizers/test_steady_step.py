@@ -1,5 +1,5 @@
 """The engine's steady-state step (optimizers/steady.py): a repeated step of one
-group takes the short path, new values that keep the kernels (lr, weight decay)
+group or several takes the short path, new values that keep the kernels (lr, weight decay)
 are taken on it, and every other change a user can make between steps sends it
 down the full path (counted through ``_prepare``), with the results of SGD with
 momentum written out in NumPy (torch's rule: g += wd * p; buf = mu * buf +
@@ -53,7 +53,9 @@ def _changes(opt, params, step):
         group["params"][0] = params[0]                             # the same param again
     elif step == 14:
         group["lr"], group["weight_decay"] = LR / 4, 0.0           # two new values at once
-    return step in (5, 6, 7, 8, 9, 11)                             # 8: the grad is back
+    elif step == 15:
+        opt.param_groups = [dict(group, lr=LR / 5)]                # the groups list replaced
+    return step in (5, 6, 7, 8, 9, 11, 15)                         # 8: the grad is back
 
 
 def test_the_steady_step_repeats_until_anything_changes():
@@ -78,7 +80,7 @@ def test_the_steady_step_repeats_until_anything_changes():
                 expected[k] = ref.step(k, expected[k], p.grad.astype(np.float64), group)
         for p, e in zip(params, expected):
             np.testing.assert_allclose(p.data, e, rtol=1e-5, atol=1e-6)
-    assert full == [0, 5, 6, 7, 8, 9, 11]
+    assert full == [0, 5, 6, 7, 8, 9, 11, 15]
 
 
 @pytest.mark.parametrize("key,bad", [("lr", -1.0), ("weight_decay", float("nan")),
@@ -101,7 +103,48 @@ def test_a_bad_new_value_on_the_steady_path_raises_before_any_write(key, bad):
     np.testing.assert_allclose(params[0].data, data - LR * (MU * buf + 1.0))
 
 
-def test_a_second_group_ends_the_steady_step():
+def _group_changes(opt, step):
+    """Edits of a two-group optimizer; True for those that need the full path."""
+    first, second = opt.param_groups
+    if step == 3:
+        second["lr"] = LR / 3                                      # a scheduler's, per group
+    elif step == 4:
+        first["lr"], second["weight_decay"] = LR / 2, 0.02         # one in each group
+    elif step == 5:
+        second["params"] = list(second["params"])                  # a new params list
+    elif step == 6:
+        first["dampening"] = 0.2                                   # read by a spec check
+    elif step == 8:
+        opt.param_groups = [second, first]                         # the groups reordered
+    return step in (5, 6, 8)
+
+
+def test_every_group_of_several_repeats_on_the_steady_path():
+    rng = np.random.default_rng(1)
+    params = [ot.Parameter(rng.standard_normal(n).astype(np.float32)) for n in (6, 40, 3, 9)]
+    expected = [p.data.astype(np.float64) for p in params]
+    opt = SGD([{"params": params[:2]}, {"params": params[2:], "lr": LR * 2}],
+              lr=LR, momentum=MU)
+    ref, full = Reference(), []
+    prepare = opt._prepare
+    opt._prepare = lambda index, group: (full.append(step), prepare(index, group))[1]
+    for step in range(11):
+        for p in params:
+            p.grad = rng.standard_normal(p.data.shape).astype(np.float32)
+        changed = _group_changes(opt, step)
+        groups = {id(p): dict(g) for g in opt.param_groups for p in g["params"]}
+        before = len(full)
+        opt.step()
+        assert (len(full) > before) == (changed or not step), step
+        assert opt._steady is not None
+        for k, p in enumerate(params):
+            expected[k] = ref.step(k, expected[k], p.grad.astype(np.float64), groups[id(p)])
+        for p, e in zip(params, expected):
+            np.testing.assert_allclose(p.data, e, rtol=1e-5, atol=1e-6)
+    assert sorted(set(full)) == [0, 5, 6, 8]
+
+
+def test_a_new_group_drops_the_steady_step_and_the_next_step_makes_one():
     params = [ot.Parameter(np.ones(4, np.float32))]
     opt = SGD(params, lr=LR)
     params[0].grad = np.ones(4, np.float32)
@@ -114,3 +157,4 @@ def test_a_second_group_ends_the_steady_step():
     opt.step()
     np.testing.assert_allclose(params[0].data, 1 - 2 * LR)
     np.testing.assert_allclose(extra.data, 1 - 2 * LR)
+    assert opt._steady is not None

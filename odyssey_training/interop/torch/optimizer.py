@@ -249,16 +249,20 @@ class TorchOptimizer(torch.optim.Optimizer):
                        else None)
 
     def _take_values(self) -> bool:
-        """For the steady step: hand the one group's new values to the engine's last
+        """For the steady step: hand each group's new values to the engine's last
         plans when they keep its kernels (plain numbers, as a scheduler's lr), as
         :meth:`_sync_groups` would before a full step; False when they need one
         (a tensor value among them, too: :func:`~...optimizers.hyper.revalidate`
         takes only plain numbers, as a tensor can change in place)."""
-        values = self._values_of(self.param_groups[0])
-        if not self._engine._revalue(0, values):
-            return False
-        self._engine.param_groups[0].update(zip(self._engine_keys, values))
-        self._synced[0].values = values
+        engine = self._engine
+        for index, (group, synced) in enumerate(zip(self.param_groups, self._synced)):
+            values = self._values_of(group)
+            if all(map(operator.is_, values, synced.values)):
+                continue
+            if not engine._revalue(index, values):
+                return False
+            engine.param_groups[index].update(zip(self._engine_keys, values))
+            synced.values = values
         return True
 
     @torch.compiler.disable

@@ -1,6 +1,6 @@
 """The torch optimizer's steady-state step: a training loop's ``step()`` in one native call.
 
-A training loop calls ``step()`` with the same group, tensors and values each
+A training loop calls ``step()`` with the same groups, tensors and values each
 time, and new ``.grad`` tensors.  Right after a backward pass every interpreter
 step and every object touched costs cache misses, so the checks of the full
 path, the re-pointing of the gradient words and the repeat of the engine's last
@@ -10,12 +10,12 @@ order:
 
 * no step hooks (the optimizer's and torch's global ones), no profiler to serve,
   not inside a torch.compile trace;
-* torch's ``param_groups`` the same list, holding the same one group, whose
-  ``params`` is the same list of the same tensors; the engine's steady step
+* torch's ``param_groups`` the same list of the same groups, each group's
+  ``params`` the same list of the same tensors; the engine's steady step
   (:class:`~odyssey_training.optimizers.steady.SteadyStep`) the one this was
   made from (the engine drops it before its records change) and its thread
   count unchanged; params that had no gradient still without one;
-* the group's values the objects the engine was last synced with; when one is
+* each group's values the objects the engine was last synced with; when one is
   not it returns None, and :meth:`TorchOptimizer.step` hands plain new numbers
   (a scheduler's lr) to the engine (:meth:`Optimizer._revalue`) and calls again;
 * each gradient: there, of its parameter's dtype and size, contiguous, and the
@@ -61,21 +61,20 @@ def _torch_objects(tensors: list) -> dict[str, object] | None:
 
 def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
                 compiler: ModuleType) -> Callable[[], bool | None] | None:
-    """After a full step of the one-group torch optimizer ``opt`` with plain
-    values: a callable that repeats it (returning True) while nothing it was made
-    from changed, returns None (having run nothing) when only the group's values
-    changed, and False (having run nothing, or re-pointed gradients the full path
-    re-points) otherwise; None when ``opt`` is not in that state.
+    """After a full step of the torch optimizer ``opt`` with plain values: a callable
+    that repeats it (returning True) while nothing it was made from changed,
+    returns None (having run nothing) when only a group's values changed, and
+    False (having run nothing, or re-pointed gradients the full path re-points)
+    otherwise; None when ``opt`` is not in that state.
     ``optim_module`` holds torch's global step hook registries, ``profiler`` and
     ``compiler`` the flags that say a step must go through torch's wrapper or run
     eagerly outside a compiled graph."""
     groups, engine = opt.param_groups, opt._engine
     steady = engine._steady
-    if len(groups) != 1 or opt._synced[0].dynamic or steady is None:
+    if steady is None or any(synced.dynamic for synced in opt._synced):
         return None
-    group = groups[0]
-    tensors = group["params"]
-    objects = _torch_objects(tensors)
+    params = [group["params"] for group in groups]
+    objects = _torch_objects([t for tensors in params for t in tensors])
     if objects is None:
         return None
     point = []
@@ -95,7 +94,8 @@ def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
         same=[(opt, "param_groups", groups), (engine, "_steady", steady),
               (engine, "num_threads", steady.threads),
               *((p.tensor, "grad", None) for p in steady.skipped)],
-        same_item=[(group, "params", tensors)],
-        items=[(groups, [group]), (tensors, list(tensors))],
-        values=[(group, opt._engine_keys, opt._synced[0], "values")],
+        same_item=[(group, "params", tensors) for group, tensors in zip(groups, params)],
+        items=[(groups, list(groups)), *((tensors, list(tensors)) for tensors in params)],
+        values=[(group, opt._engine_keys, synced, "values")
+                for group, synced in zip(groups, opt._synced)],
         point=point, plans=plans)
