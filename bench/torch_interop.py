@@ -42,14 +42,17 @@ from .shapes import MODELS  # noqa: E402
 BEGIN, END = "<!-- torch:begin -->", "<!-- torch:end -->"
 #: (min rounds, max rounds, seconds) per interleaved group
 ROUNDS = {"gpt2": (15, 60, 40.0), "lenet": (100, 1500, 8.0), "lenet_sched": (100, 1500, 8.0),
-          "lenet_e2e": (60, 600, 8.0)}
+          "lenet_groups": (100, 1500, 8.0), "lenet_e2e": (60, 600, 8.0)}
 QUICK = {"gpt2": (3, 5, 5.0), "lenet": (20, 200, 1.0), "lenet_sched": (20, 200, 1.0),
-         "lenet_e2e": (20, 100, 1.0)}
+         "lenet_groups": (20, 200, 1.0), "lenet_e2e": (20, 100, 1.0)}
 TITLES = {"gpt2": "GPT-2 small: the optimizer step alone (148 tensors, 124,439,808 values)",
           "lenet": "LeNet-5: the optimizer step alone, after a real backward (10 tensors, "
                    "61,706 values)",
           "lenet_sched": "LeNet-5: the optimizer step alone, after a real backward, with the lr "
                          "moved before every step by torch's CosineAnnealingLR (untimed)",
+          "lenet_groups": "LeNet-5: the optimizer step alone, after a real backward, with the "
+                          "parameters in two groups (weight decay on the weights, none on the "
+                          "biases)",
           "lenet_e2e": f"LeNet-5: the whole training step on the digits (batch {S.BATCH}, "
                        "1x32x32; zero_grad, forward, loss, backward, step)"}
 TARGETS = {("gpt2", "adamw"): 1.1, ("lenet", None): 3.0}
@@ -176,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print only")
     args = ap.parse_args(argv)
     import torch
-    kinds = args.cases or (["lenet", "lenet_sched", "lenet_e2e"] if args.quick
+    kinds = args.cases or (["lenet", "lenet_sched", "lenet_groups", "lenet_e2e"] if args.quick
                            else list(TITLES))
     limits = QUICK if args.quick else ROUNDS
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ they differ only in the optimizer:
 * ``roofline``      -- ours running the same-traffic kernel (bench/roofline.py: the
   optimizer's loads and stores, no arithmetic), through the same torch interop
 
-Four kinds of case (:func:`build`):
+Five kinds of case (:func:`build`):
 
 * ``gpt2`` step: the optimizer step alone on GPT-2-small-shaped torch parameters
   whose ``.grad`` are fixed N(0, 1e-3) tensors (shared by all contenders, never
@@ -22,6 +22,8 @@ Four kinds of case (:func:`build`):
 * ``lenet_sched`` step: as ``lenet``, with torch's ``CosineAnnealingLR`` stepped
   (untimed) before each forward pass, so every step brings a new lr, as a per-batch
   schedule (warmup, cosine, one-cycle) does;
+* ``lenet_groups`` step: as ``lenet``, with the parameters in two groups as
+  transformer recipes split them (weight decay on the weights, none on the biases);
 * ``lenet`` e2e: the whole training step timed: ``zero_grad()``, forward, loss,
   backward, ``step()`` on the next batch of digits.
 """
@@ -35,7 +37,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["OPTIMIZERS", "CONTENDERS", "Contender", "build", "digits_batches", "BATCH"]
+__all__ = ["OPTIMIZERS", "CONTENDERS", "Contender", "build", "decay_groups", "digits_batches",
+           "BATCH"]
 
 #: bench name -> (class name in torch.optim and interop.torch, constructor kwargs)
 OPTIMIZERS = {"adamw": ("AdamW", {}), "adam": ("Adam", {}),
@@ -101,11 +104,19 @@ def _gpt2_step(contender: str, name: str, threads: int, grads: list) -> Contende
     return Contender(contender, opt.step, prepare, [opt, params])
 
 
+def decay_groups(model) -> list[dict]:
+    """Weight decay on the weights, none on the biases (each the group's own)."""
+    named = list(model.named_parameters())
+    return [{"params": [p for n, p in named if n.endswith("weight")], "weight_decay": 0.01},
+            {"params": [p for n, p in named if not n.endswith("weight")], "weight_decay": 0.0}]
+
+
 def _lenet(contender: str, name: str, threads: int, module, batches: list,
-           whole_step: bool, scheduled: bool = False) -> Contender:
+           whole_step: bool, scheduled: bool = False, grouped: bool = False) -> Contender:
     import torch
     model = copy.deepcopy(module)
-    opt = _optimizer(contender, name, list(model.parameters()), threads)
+    params = decay_groups(model) if grouped else list(model.parameters())
+    opt = _optimizer(contender, name, params, threads)
     turn = itertools.cycle(batches)
     loss_fn = torch.nn.functional.cross_entropy
     # a per-batch schedule: after each step the loop moves the lr (untimed)
@@ -130,13 +141,15 @@ def _lenet(contender: str, name: str, threads: int, module, batches: list,
 
 def build(kind: str, contender: str, name: str, threads: int, **inputs) -> Contender:
     """A warmed-up contender: ``kind`` is ``"gpt2"`` (``grads=``), ``"lenet"``,
-    ``"lenet_sched"`` (the lr moved by a scheduler before every step) or
+    ``"lenet_sched"`` (the lr moved by a scheduler before every step),
+    ``"lenet_groups"`` (decay and no-decay parameter groups) or
     ``"lenet_e2e"`` (``module=``, ``batches=``)."""
     if kind == "gpt2":
         c = _gpt2_step(contender, name, threads, inputs["grads"])
     else:
         c = _lenet(contender, name, threads, inputs["module"], inputs["batches"],
-                   whole_step=kind == "lenet_e2e", scheduled=kind == "lenet_sched")
+                   whole_step=kind == "lenet_e2e", scheduled=kind == "lenet_sched",
+                   grouped=kind == "lenet_groups")
     for _ in range(3):
         c.prepare()
         c.step()

@@ -19,7 +19,7 @@ def test_a_few_rounds_of_each_case_produce_the_report(tmp_path):
     tiny_gpt = {"grads": [torch.randn(8, 8) * 1e-3, torch.randn(70_000) * 1e-3]}
     cases = [torch_interop.run_case(kind, "adamw", 1, inputs, (2, 2, 0.0), rng)
              for kind, inputs in (("gpt2", tiny_gpt), ("lenet", lenet), ("lenet_sched", lenet),
-                                  ("lenet_e2e", lenet))]
+                                  ("lenet_groups", lenet), ("lenet_e2e", lenet))]
     torch.set_num_threads(threads)
     for case in cases:
         assert set(case["median_s"]) >= {"ours", "torch_fused", "torch_forloop", "torch_foreach"}
@@ -48,6 +48,10 @@ def test_a_few_rounds_of_each_case_produce_the_report(tmp_path):
         lrs.append(opt.param_groups[0]["lr"])
         scheduled.step()
     assert lrs[0] > lrs[1] > lrs[2]                     # a new lr before every step
+    grouped = torch_steps.build("lenet_groups", "ours", "adamw", 1, **lenet).keep[1]
+    decay, rest = grouped.param_groups
+    assert (decay["weight_decay"], rest["weight_decay"]) == (0.01, 0.0)
+    assert {p.dim() for p in rest["params"]} == {1} and len(decay["params"]) == 5
     batches = torch_steps.digits_batches()
     assert len(batches) > 10 and all(x.shape == (torch_steps.BATCH, 1, 32, 32) and
                                      y.shape == (torch_steps.BATCH,) for x, y in batches)
