@@ -224,6 +224,8 @@ def _same_value(a: Any, b: Any) -> bool:
     if type(a) is tuple:
         return len(a) == len(b) and all(map(_same_value, a, b))
     return type(a) in _SCALARS and a == b
+
+
 _value_rows_cache: dict[int, tuple[Spec, frozenset, tuple]] = {}
 
 

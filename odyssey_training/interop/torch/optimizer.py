@@ -211,7 +211,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         again = self._again                 # step(): the common case, in one native call
         if again is not None and not args and not kwargs:
             done = again()
-            if done is None:                # the group's values changed (a scheduler's lr)
+            if done is None:                # a group's values changed (a scheduler's lr)
                 done = self._take_values() and again()
             if done:
                 return None
