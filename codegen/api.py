@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Callable, Mapping, TypeVar
 
 from . import cache, jit
 from .entry import ENTRY_SYMBOL, entry_ir
-from .steady_entry import (GETTERS, HEADER_WORDS, OBJECTS, SECTIONS, STEADY_SYMBOL, entry_words,
-                           steady_entry_ir)
 from .expr import names_in, to_function
 from .ir import KernelIR, build_ir
 from .spec import Spec, SpecError, load_spec_file, load_spec_text, standard_spec_dir
+from .steady_entry import (GETTERS, HEADER_WORDS, OBJECTS, SECTIONS, STEADY_SYMBOL, entry_words,
+                           steady_entry_ir)
 from .target import Target, default_target
 from .variant import Variant
 

@@ -129,13 +129,13 @@ def steady_call(objects: dict[str, object], **sections: list[tuple]) -> Callable
                 raise ValueError(f"steady_call: a {section} entry has {len(fields)} fields, "
                                  f"got {len(entry)}")
             for kind, value in zip(fields, entry):
-                if kind == "o" or (kind == "z" and value is not None):
-                    body.append(ref(value))
-                elif kind == "L":
+                if kind == "L":
                     body += [len(value), at + len(tail)]
                     tail.extend(ref(obj) for obj in value)
-                else:
-                    body.append(0 if value is None else operator.index(value))
+                elif kind == "n":
+                    body.append(operator.index(value))
+                else:                               # "o", or "z" (None: 0)
+                    body.append(0 if kind == "z" and value is None else ref(value))
     first = 2 * len(layout)
     for i, name in enumerate(STEADY_LAYOUT["objects"]):
         header[first + i] = ref(1 if name == "one" else objects[name])

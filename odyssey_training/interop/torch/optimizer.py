@@ -244,7 +244,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             return
         self._sync_groups()
         self._engine.step()
-        self._again = (steady_step(self, _torch_optimizer, _profiler, _compiler)
+        self._again = (steady_step(self, _GLOBAL_HOOKS, _profiler, _compiler)
                        if _GLOBAL_HOOKS is not None and hasattr(_compiler, "_is_compiling_flag")
                        else None)
 

@@ -59,14 +59,14 @@ def _torch_objects(tensors: list) -> dict[str, object] | None:
     return {**objects, "step": "step"}
 
 
-def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
+def steady_step(opt: Any, hooks: tuple, profiler: ModuleType,
                 compiler: ModuleType) -> Callable[[], bool | None] | None:
     """After a full step of the torch optimizer ``opt`` with plain values: a callable
     that repeats it (returning True) while nothing it was made from changed,
     returns None (having run nothing) when only a group's values changed, and
     False (having run nothing, or re-pointed gradients the full path re-points)
     otherwise; None when ``opt`` is not in that state.
-    ``optim_module`` holds torch's global step hook registries, ``profiler`` and
+    ``hooks`` are torch's global step pre- and post-hook registries, ``profiler`` and
     ``compiler`` the flags that say a step must go through torch's wrapper or run
     eagerly outside a compiled graph."""
     groups, engine = opt.param_groups, opt._engine
@@ -87,9 +87,8 @@ def steady_step(opt: Any, optim_module: ModuleType, profiler: ModuleType,
              for plan, (states, words, k, run) in zip(steady.plans, steady.repeats)]
     return steady_call(
         objects,
-        empty=[(opt._optimizer_step_pre_hooks,), (opt._optimizer_step_post_hooks,),
-               (optim_module._global_optimizer_pre_hooks,),
-               (optim_module._global_optimizer_post_hooks,)],
+        empty=[(registry,) for registry in (opt._optimizer_step_pre_hooks,
+                                            opt._optimizer_step_post_hooks, *hooks)],
         falsy=[(profiler, "_is_profiler_enabled"), (compiler, "_is_compiling_flag")],
         same=[(opt, "param_groups", groups), (engine, "_steady", steady),
               (engine, "num_threads", steady.threads),
